@@ -1,0 +1,217 @@
+// Every SQL statement Pulse runs, next to the shape of its parameters. One statement per
+// batch: data-modifying CTEs plus pg_notify, so rows and the notification commit together.
+
+import type { Queryable } from './driver.js';
+
+export const PRESENCE_CHANNEL = 'pulse_presence';
+const SWEEP_LOCK = 7_246_002;
+
+export interface SessionOpenRow {
+  id: string;
+  user_id: string;
+  name: string;
+  protocol: 'json' | 'text';
+  addr: string | null;
+  ua: string | null;
+  at: string;
+  /** Set when the session also closed before its open was written. */
+  closed_at?: string;
+  code?: number | null;
+  reason?: string | null;
+}
+
+export interface SessionCloseRow {
+  id: string;
+  at: string;
+  code: number | null;
+  reason: string | null;
+}
+
+export async function registerInstance(db: Queryable, id: string, hostname: string, pid: number): Promise<void> {
+  await db.query(
+    `INSERT INTO instances (id, hostname, pid) VALUES ($1, $2, $3)
+     ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), stopped_at = NULL`,
+    [id, hostname, pid],
+  );
+}
+
+const WRITE_BATCH = `
+WITH opened_users AS (
+  INSERT INTO users (id, name, first_seen_at, last_seen_at)
+  SELECT DISTINCT ON (o.user_id) o.user_id, o.name, o.at, o.at
+  FROM jsonb_to_recordset($2::jsonb) AS o(user_id text, name text, at timestamptz)
+  ORDER BY o.user_id, o.at DESC
+  ON CONFLICT (id) DO UPDATE SET name = excluded.name, last_seen_at = greatest(users.last_seen_at, excluded.last_seen_at)
+), opened AS (
+  INSERT INTO sessions (id, user_id, instance_id, protocol, remote_addr, user_agent, connected_at, disconnected_at, close_code, close_reason)
+  SELECT o.id, o.user_id, $1::uuid, o.protocol, o.addr, o.ua, o.at, o.closed_at, o.code, o.reason
+  FROM jsonb_to_recordset($2::jsonb) AS o(id uuid, user_id text, protocol text, addr text, ua text, at timestamptz,
+                                           closed_at timestamptz, code int, reason text)
+  ON CONFLICT (id) DO NOTHING
+), closed AS (
+  UPDATE sessions s SET disconnected_at = c.at, close_code = c.code, close_reason = c.reason
+  FROM jsonb_to_recordset($3::jsonb) AS c(id uuid, at timestamptz, code int, reason text)
+  WHERE s.id = c.id AND s.disconnected_at IS NULL
+), bumped AS (
+  UPDATE instances SET seq = $4 WHERE id = $1::uuid
+)
+SELECT pg_notify('${PRESENCE_CHANNEL}', $5)`;
+
+/** Writes one batch of opens and closes and notifies the other instances, atomically. Idempotent on retry. */
+export async function writeBatch(
+  db: Queryable,
+  instanceId: string,
+  seq: number,
+  opens: SessionOpenRow[],
+  closes: SessionCloseRow[],
+  notifyPayload: string,
+): Promise<void> {
+  await db.query(WRITE_BATCH, [instanceId, JSON.stringify(opens), JSON.stringify(closes), seq, notifyPayload]);
+}
+
+const RESYNC_OWN = `
+WITH live AS (
+  SELECT * FROM jsonb_to_recordset($2::jsonb) AS o(id uuid, user_id text, name text, protocol text, addr text, ua text, at timestamptz)
+), instance AS (
+  INSERT INTO instances (id, hostname, pid, seq) VALUES ($1::uuid, $3, $4, $5)
+  ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, heartbeat_at = now(), stopped_at = NULL
+), live_users AS (
+  INSERT INTO users (id, name, first_seen_at, last_seen_at)
+  SELECT DISTINCT ON (user_id) user_id, name, at, at FROM live ORDER BY user_id, at DESC
+  ON CONFLICT (id) DO UPDATE SET name = excluded.name, last_seen_at = greatest(users.last_seen_at, excluded.last_seen_at)
+), live_sessions AS (
+  INSERT INTO sessions (id, user_id, instance_id, protocol, remote_addr, user_agent, connected_at)
+  SELECT id, user_id, $1::uuid, protocol, addr, ua, at FROM live
+  ON CONFLICT (id) DO UPDATE SET disconnected_at = NULL, close_code = NULL, close_reason = NULL
+), gone AS (
+  UPDATE sessions s SET disconnected_at = now(), close_code = NULL,
+    close_reason = 'closed while the database was unreachable (close code not recorded; rewritten by resync)'
+  WHERE s.instance_id = $1::uuid AND s.disconnected_at IS NULL AND s.id NOT IN (SELECT id FROM live)
+  RETURNING s.id
+)
+SELECT pg_notify('${PRESENCE_CHANNEL}', $6), (SELECT count(*) FROM gone)::int AS gone`;
+
+/**
+ * Rewrites this instance's open sessions from memory: the live ones are (re)opened, every other open
+ * row of this instance is closed. Used after the event queue overflowed or after being swept.
+ */
+export async function resyncOwnSessions(
+  db: Queryable,
+  instance: { id: string; hostname: string; pid: number; seq: number },
+  live: Omit<SessionOpenRow, 'closed_at' | 'code' | 'reason'>[],
+  notifyPayload: string,
+): Promise<{ gone: number }> {
+  const rows = await db.query<{ gone: number }>(RESYNC_OWN, [
+    instance.id,
+    JSON.stringify(live),
+    instance.hostname,
+    instance.pid,
+    instance.seq,
+    notifyPayload,
+  ]);
+  return { gone: rows[0]?.gone ?? 0 };
+}
+
+/** Renews the heartbeat. Returns false when another instance has already declared this one lost. */
+export async function heartbeat(db: Queryable, instanceId: string): Promise<boolean> {
+  const rows = await db.query<{ stopped_at: Date | null }>(
+    'UPDATE instances SET heartbeat_at = now() WHERE id = $1 RETURNING stopped_at',
+    [instanceId],
+  );
+  return rows.length === 1 && rows[0]!.stopped_at === null;
+}
+
+const SWEEP = `
+WITH lock AS (
+  SELECT pg_try_advisory_xact_lock(${SWEEP_LOCK}) AS held
+), dead AS (
+  UPDATE instances SET stopped_at = now()
+  WHERE stopped_at IS NULL AND id <> $1::uuid
+    AND heartbeat_at < now() - make_interval(secs => $2::double precision / 1000)
+    AND (SELECT held FROM lock)
+  RETURNING id, heartbeat_at
+), closed AS (
+  UPDATE sessions s SET disconnected_at = now(), close_code = 1006,
+    close_reason = 'instance ' || d.id || ' lost: no heartbeat since '
+      || to_char(d.heartbeat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+  FROM dead d
+  WHERE s.instance_id = d.id AND s.disconnected_at IS NULL
+  RETURNING s.id
+), notified AS (
+  SELECT pg_notify('${PRESENCE_CHANNEL}', json_build_object('swept', json_agg(d.id))::text) FROM dead d HAVING count(*) > 0
+)
+SELECT (SELECT count(*) FROM dead)::int AS instances, (SELECT count(*) FROM closed)::int AS sessions,
+       (SELECT count(*) FROM notified)::int AS notified`;
+
+/** Closes the sessions of instances whose heartbeat is older than `ttlMs`. Concurrent sweepers skip. */
+export async function sweepLostInstances(
+  db: Queryable,
+  selfId: string,
+  ttlMs: number,
+): Promise<{ instances: number; sessions: number }> {
+  const rows = await db.query<{ instances: number; sessions: number }>(SWEEP, [selfId, ttlMs]);
+  return { instances: rows[0]?.instances ?? 0, sessions: rows[0]?.sessions ?? 0 };
+}
+
+/** Graceful stop: closes what is still open for this instance with 1001 and marks it stopped. */
+export async function stopInstance(db: Queryable, instanceId: string): Promise<number> {
+  const rows = await db.query<{ closed: number }>(
+    `WITH closed AS (
+       UPDATE sessions SET disconnected_at = now(), close_code = 1001, close_reason = 'server shutting down'
+       WHERE instance_id = $1::uuid AND disconnected_at IS NULL RETURNING id
+     ), stopped AS (
+       UPDATE instances SET stopped_at = now() WHERE id = $1::uuid
+     )
+     SELECT pg_notify('${PRESENCE_CHANNEL}', json_build_object('stopped', $1::text)::text),
+            (SELECT count(*) FROM closed)::int AS closed`,
+    [instanceId],
+  );
+  return rows[0]?.closed ?? 0;
+}
+
+export interface RemoteUserRow {
+  instance_id: string;
+  seq: number;
+  user_id: string | null;
+  name: string | null;
+  sessions: number;
+  since: Date | null;
+}
+
+/**
+ * Open sessions per user of every other live instance (or of one), with each instance's batch
+ * number, in one statement so the rows and the numbers come from the same snapshot.
+ */
+export async function loadRemotePresence(db: Queryable, selfId: string, onlyInstance?: string): Promise<RemoteUserRow[]> {
+  return db.query<RemoteUserRow>(
+    `SELECT i.id::text AS instance_id, i.seq, s.user_id, u.name, count(s.id)::int AS sessions, min(s.connected_at) AS since
+     FROM instances i
+     LEFT JOIN sessions s ON s.instance_id = i.id AND s.disconnected_at IS NULL
+     LEFT JOIN users u ON u.id = s.user_id
+     WHERE i.stopped_at IS NULL AND i.id <> $1::uuid AND ($2::uuid IS NULL OR i.id = $2::uuid)
+     GROUP BY i.id, i.seq, s.user_id, u.name`,
+    [selfId, onlyInstance ?? null],
+  );
+}
+
+export interface SessionHistoryRow {
+  id: string;
+  instance_id: string;
+  protocol: string;
+  connected_at: Date;
+  disconnected_at: Date | null;
+  close_code: number | null;
+  close_reason: string | null;
+}
+
+export async function userSessions(db: Queryable, userId: string, limit: number): Promise<SessionHistoryRow[]> {
+  return db.query<SessionHistoryRow>(
+    `SELECT id::text, instance_id::text, protocol, connected_at, disconnected_at, close_code, close_reason
+     FROM sessions WHERE user_id = $1 ORDER BY connected_at DESC, id LIMIT $2`,
+    [userId, limit],
+  );
+}
+
+export async function ping(db: Queryable): Promise<void> {
+  await db.query('SELECT 1');
+}
