@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1
+# Pulse image: compile TypeScript in a build stage, ship production dependencies + dist/ only.
+#   docker build -t pulse .                       (Node 22 LTS, Debian bookworm slim)
+#   docker run --rm -p 8000:8000 pulse            (embedded PGlite in /app/.data)
+#   docker run --rm -p 8000:8000 -e DATABASE_URL=postgres://user:pass@host:5432/db pulse
+# Debian-based (glibc), not alpine. See docs/operations.md.
+ARG NODE_MAJOR=22
+
+# ---------- build: all dependencies, tsc → dist/ ----------
+FROM node:${NODE_MAJOR}-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# --ignore-scripts: the only install scripts in the tree are esbuild's binary check (tsx) and
+# @scarf/scarf's telemetry; tsc needs neither.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# ---------- runtime: production dependencies + compiled JS + runtime assets ----------
+FROM node:${NODE_MAJOR}-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    PORT=8000 \
+    HOST=0.0.0.0
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Installed as root on purpose: the code and node_modules stay read-only for the `node` user that runs it.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && npm cache clean --force \
+ && rm -rf /root/.npm /tmp/*
+COPY --from=build /app/dist ./dist
+# Read at runtime: the SQL migrations (src/db/migrate.ts reads ./migrations/ next to the compiled module,
+# i.e. dist/src/db/migrations/; tsc does not copy .sql), the web client and the AsyncAPI document.
+COPY src/db/migrations ./dist/src/db/migrations
+COPY web ./web
+COPY docs ./docs
+# PGlite data directory when DATABASE_URL is unset (DATA_DIR defaults to .data, relative to /app).
+RUN mkdir -p /app/.data && chown node:node /app/.data
+USER node
+EXPOSE 8000
+# Pulse drains on SIGTERM (close code 1001, sessions closed in the database) and exits 0.
+STOPSIGNAL SIGTERM
+# No curl in slim images: probe /healthz with node's fetch.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8000)+'/healthz',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# Exec form, no npm/sh in between: node is PID 1 (or the direct child of the compose init) and gets SIGTERM.
+CMD ["node", "dist/src/main.js"]
