@@ -1,0 +1,340 @@
+// Browser tests of the web client (web/) against a real Pulse, driven by playwright-core and
+// Debian's chromium. Without /usr/bin/chromium the suite is skipped, unless BROWSER_REQUIRED=1
+// (CI), in which case it fails.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { SignJWT } from 'jose';
+import { startPulse } from '../helpers/pulse.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+const hasBrowser = existsSync(CHROMIUM);
+const browserRequired = process.env.BROWSER_REQUIRED === '1';
+const skip = hasBrowser ? false : `${CHROMIUM} not found: install Debian's chromium (set BROWSER_REQUIRED=1 to fail instead)`;
+
+const EVIL_NAME = '<img src=x onerror=alert(1)>';
+const WAIT = { timeout: 15_000 };
+
+if (!hasBrowser && browserRequired) {
+  test('a browser is available (BROWSER_REQUIRED=1)', () => {
+    assert.fail(`BROWSER_REQUIRED=1 but ${CHROMIUM} does not exist: install Debian's chromium package`);
+  });
+}
+
+let browser: Browser | undefined;
+async function getBrowser(): Promise<Browser> {
+  browser ??= await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  return browser;
+}
+after(async () => {
+  await browser?.close();
+});
+
+/** A page plus everything it complained about: console errors, page errors, CSP violations, dialogs, HTTP errors. */
+interface Watched {
+  context: BrowserContext;
+  page: Page;
+  problems: string[];
+  dialogs: string[];
+}
+
+async function openPage(url: string, options: { ignoreConsole?: RegExp } = {}): Promise<Watched> {
+  const context = await (await getBrowser()).newContext({ viewport: { width: 1200, height: 800 } });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  const dialogs: string[] = [];
+  page.on('console', (msg) => {
+    if (msg.type() !== 'error') return;
+    if (options.ignoreConsole?.test(msg.text())) return;
+    problems.push(`console.error: ${msg.text()}`);
+  });
+  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+  page.on('dialog', (dialog) => {
+    dialogs.push(`${dialog.type()}: ${dialog.message()}`);
+    void dialog.dismiss();
+  });
+  page.on('response', (res) => {
+    if (res.status() >= 400) problems.push(`HTTP ${res.status()} for ${res.url()}`);
+  });
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`);
+    });
+  });
+  await page.goto(url);
+  return { context, page, problems, dialogs };
+}
+
+function assertClean(w: Watched): void {
+  assert.deepEqual(w.problems, [], 'no console errors, page errors, CSP violations or HTTP errors');
+  assert.deepEqual(w.dialogs, [], 'no dialogs');
+}
+
+async function waitOpen(page: Page): Promise<void> {
+  await page.waitForFunction(() => document.querySelector('#state')?.getAttribute('data-state') === 'open', null, WAIT);
+}
+
+async function ownUserId(page: Page): Promise<string> {
+  const handle = await page.waitForFunction(() => document.querySelector('#me')?.getAttribute('data-user-id'), null, WAIT);
+  const id = await handle.jsonValue();
+  assert.equal(typeof id, 'string');
+  return id as string;
+}
+
+async function waitForUser(page: Page, id: string): Promise<void> {
+  await page.waitForFunction(
+    (userId) => Array.from(document.querySelectorAll('#users li')).some((li) => li.getAttribute('data-user-id') === userId),
+    id,
+    WAIT,
+  );
+}
+
+async function userRow(page: Page, id: string): Promise<{ name: string; text: string; isMe: boolean }> {
+  return page.evaluate((userId) => {
+    const li = Array.from(document.querySelectorAll('#users li')).find((el) => el.getAttribute('data-user-id') === userId);
+    if (!li) throw new Error(`no row for ${userId}`);
+    return {
+      name: li.querySelector('.user-name')?.textContent ?? '',
+      text: li.textContent ?? '',
+      isMe: li.classList.contains('is-me'),
+    };
+  }, id);
+}
+
+async function submitFibonacci(page: Page, n: string): Promise<void> {
+  await page.fill('#fib-n', n);
+  await page.click('#fib-form button[type="submit"]');
+}
+
+const digitsShown = (page: Page) => page.$eval('#fib-digits', (el) => (el.textContent ?? '').replace(/\D/g, ''));
+
+/** Independent reference: F(n) by fast doubling. */
+function fibonacci(n: number): bigint {
+  let a = 0n;
+  let b = 1n;
+  for (let bit = 31 - Math.clz32(n); bit >= 0 && n > 0; bit--) {
+    const d = a * (2n * b - a);
+    const e = a * a + b * b;
+    if ((n >> bit) & 1) [a, b] = [e, d + e];
+    else [a, b] = [d, e];
+  }
+  return a;
+}
+
+describe('web client, open mode', { skip, timeout: 120_000 }, () => {
+  let pulse: Awaited<ReturnType<typeof startPulse>>;
+  let ada: Watched;
+
+  before(async () => {
+    pulse = await startPulse();
+    ada = await openPage(`${pulse.baseUrl}/?name=Ada`);
+    await waitOpen(ada.page);
+  });
+  after(async () => {
+    await ada?.context.close();
+    await pulse?.stop();
+  });
+
+  test('the clock shows the server time and moves', async () => {
+    const first = await (
+      await ada.page.waitForFunction(() => {
+        const text = document.querySelector('#clock')?.textContent ?? '';
+        return /\d/.test(text) ? text : false;
+      }, null, WAIT)
+    ).jsonValue();
+    await ada.page.waitForFunction((before) => document.querySelector('#clock')?.textContent !== before, first, {
+      timeout: 4_000,
+    });
+    const datetime = await ada.page.getAttribute('#clock', 'datetime');
+    assert.match(datetime ?? '', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.000Z$/, 'ticks are on the second');
+    assertClean(ada);
+  });
+
+  test('F(10) = 55, two digits', async () => {
+    await submitFibonacci(ada.page, '10');
+    await ada.page.waitForFunction(() => (document.querySelector('#fib-value') as HTMLTextAreaElement).value === '55', null, WAIT);
+    assert.equal(await digitsShown(ada.page), '2');
+    assert.equal(await ada.page.textContent('#fib-label'), 'F(10)');
+    assert.equal(await ada.page.isHidden('#fib-error'), true);
+    assertClean(ada);
+  });
+
+  test('F(200000) shows 41,798 digits, scrolls, and the page stays responsive', async () => {
+    await submitFibonacci(ada.page, '200000');
+    await ada.page.waitForFunction(() => (document.querySelector('#fib-digits')?.textContent ?? '').replace(/\D/g, '') === '41798', null, {
+      timeout: 30_000,
+    });
+    const started = Date.now();
+    assert.equal(await ada.page.evaluate(() => 6 * 7), 42);
+    assert.ok(Date.now() - started < 5_000, 'the page answers promptly after rendering a large answer');
+
+    const box = await ada.page.$eval('#fib-value', (el) => {
+      const ta = el as HTMLTextAreaElement;
+      return { value: ta.value, scrollHeight: ta.scrollHeight, clientHeight: ta.clientHeight, readOnly: ta.readOnly, overflowY: getComputedStyle(ta).overflowY };
+    });
+    assert.equal(box.value.length, 41_798);
+    assert.equal(box.value, fibonacci(200_000).toString());
+    assert.equal(box.readOnly, true);
+    assert.equal(box.overflowY, 'auto');
+    assert.ok(box.scrollHeight > box.clientHeight, 'the value scrolls inside its box');
+    assert.ok(box.clientHeight < 800, 'the box keeps a bounded height');
+    assertClean(ada);
+  });
+
+  test('Copy copies or selects the value', async () => {
+    await ada.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: pulse.baseUrl });
+    await submitFibonacci(ada.page, '12');
+    await ada.page.waitForFunction(() => (document.querySelector('#fib-value') as HTMLTextAreaElement).value === '144', null, WAIT);
+    await ada.page.click('#fib-copy');
+    await ada.page.waitForFunction(() => document.querySelector('#fib-copy')?.textContent !== 'Copy', null, WAIT);
+    assert.match((await ada.page.textContent('#fib-copy')) ?? '', /Copied|Selected/);
+    assertClean(ada);
+  });
+
+  test('errors: the page rejects non-integers, the server answers out-of-range', async () => {
+    await submitFibonacci(ada.page, '1.5');
+    await ada.page.waitForSelector('#fib-error:not([hidden])', WAIT);
+    assert.match((await ada.page.textContent('#fib-error')) ?? '', /whole number/);
+
+    await submitFibonacci(ada.page, '99999999999999999999999');
+    await ada.page.waitForFunction(() => /OUT_OF_RANGE/.test(document.querySelector('#fib-error')?.textContent ?? ''), null, WAIT);
+    assert.equal(await ada.page.isVisible('#fib-error'), true);
+
+    await submitFibonacci(ada.page, '-7');
+    await ada.page.waitForFunction(() => (document.querySelector('#fib-value') as HTMLTextAreaElement).value === '13', null, WAIT);
+    assert.equal(await ada.page.isHidden('#fib-error'), true);
+    assertClean(ada);
+  });
+
+  test('the own user is listed, highlighted and counted', async () => {
+    const id = await ownUserId(ada.page);
+    await waitForUser(ada.page, id);
+    const row = await userRow(ada.page, id);
+    assert.equal(row.name, 'Ada');
+    assert.equal(row.isMe, true);
+    assert.equal(await ada.page.textContent('#me strong'), 'Ada');
+    assert.ok(Number(await ada.page.textContent('#online-count')) >= 1);
+    assertClean(ada);
+  });
+
+  test('presence: a second page appears live, and disappears when it closes', async () => {
+    const grace = await openPage(`${pulse.baseUrl}/?name=${encodeURIComponent('Grace Hopper')}`);
+    try {
+      const graceId = await ownUserId(grace.page);
+      await waitForUser(ada.page, graceId);
+      assert.equal((await userRow(ada.page, graceId)).name, 'Grace Hopper');
+      assert.equal((await userRow(ada.page, graceId)).isMe, false);
+      await ada.page.waitForFunction(() => document.querySelector('#online-count')?.textContent === '2', null, WAIT);
+      assertClean(grace);
+      await grace.context.close();
+      await ada.page.waitForFunction(
+        (gone) => !Array.from(document.querySelectorAll('#users li')).some((li) => li.getAttribute('data-user-id') === gone),
+        graceId,
+        WAIT,
+      );
+      await ada.page.waitForFunction(() => document.querySelector('#online-count')?.textContent === '1', null, WAIT);
+    } finally {
+      await grace.context.close();
+    }
+    assertClean(ada);
+  });
+
+  test('Disconnect closes with 1000, Connect opens again', async () => {
+    await ada.page.click('#toggle-connection');
+    await ada.page.waitForFunction(() => document.querySelector('#state')?.getAttribute('data-state') === 'closed', null, WAIT);
+    assert.match((await ada.page.textContent('#state')) ?? '', /1000/);
+    await ada.page.click('#toggle-connection');
+    await waitOpen(ada.page);
+    await waitForUser(ada.page, await ownUserId(ada.page));
+    assertClean(ada);
+  });
+
+  test('an invalid ?name= is refused by the page before connecting', async () => {
+    const bad = await openPage(`${pulse.baseUrl}/?name=${encodeURIComponent('no <tags> please')}`);
+    try {
+      await bad.page.waitForSelector('#name-error:not([hidden])', WAIT);
+      assert.equal(await bad.page.getAttribute('#state', 'data-state'), 'closed');
+      assert.equal(await bad.page.inputValue('#name'), 'no <tags> please');
+      assertClean(bad);
+    } finally {
+      await bad.context.close();
+    }
+  });
+
+  test('the name form persists the name and reconnects under it', async () => {
+    const page = await openPage(`${pulse.baseUrl}/`);
+    try {
+      await waitOpen(page.page);
+      const guestId = await ownUserId(page.page);
+      assert.match((await page.page.textContent('#me strong')) ?? '', /^guest-/);
+      await page.page.fill('#name', 'Émilie du Châtelet');
+      await page.page.click('#name-form button[type="submit"]');
+      await page.page.waitForFunction(() => document.querySelector('#me strong')?.textContent === 'Émilie du Châtelet', null, WAIT);
+      assert.notEqual(await ownUserId(page.page), guestId);
+      assert.equal(await page.page.evaluate(() => localStorage.getItem('pulse.name')), 'Émilie du Châtelet');
+      assertClean(page);
+    } finally {
+      await page.context.close();
+    }
+  });
+});
+
+describe('web client, token mode: names are always text', { skip, timeout: 120_000 }, () => {
+  const secret = 'e2e-secret-that-is-long-enough-0123456789';
+  let pulse: Awaited<ReturnType<typeof startPulse>>;
+
+  const sign = (sub: string, name: string) =>
+    new SignJWT({ name })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(sub)
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .sign(new TextEncoder().encode(secret));
+
+  before(async () => {
+    pulse = await startPulse({ AUTH_JWT_SECRET: secret });
+  });
+  after(async () => {
+    await pulse?.stop();
+  });
+
+  test(`a user named ${EVIL_NAME} shows as those characters`, async () => {
+    const alice = await openPage(`${pulse.baseUrl}/?token=${await sign('alice', 'Alice')}`);
+    const evil = await openPage(`${pulse.baseUrl}/?token=${await sign('mallory', EVIL_NAME)}`);
+    try {
+      await waitOpen(alice.page);
+      assert.equal(new URL(alice.page.url()).searchParams.has('token'), false, 'the token leaves the address bar');
+      assert.equal(await ownUserId(alice.page), 'alice');
+      await waitForUser(alice.page, 'mallory');
+      const row = await userRow(alice.page, 'mallory');
+      assert.equal(row.name, EVIL_NAME);
+      assert.equal(await alice.page.locator('#users img').count(), 0, 'no <img> element inside #users');
+      assert.equal(await alice.page.locator('img').count(), 0, 'no <img> element anywhere');
+
+      // The evil user's own page shows its name as text too.
+      assert.equal(await ownUserId(evil.page), 'mallory');
+      assert.equal(await evil.page.textContent('#me strong'), EVIL_NAME);
+      assert.equal((await userRow(evil.page, 'mallory')).name, EVIL_NAME);
+      assert.equal(await evil.page.locator('img').count(), 0);
+
+      // Give a would-be onerror handler time to fire.
+      await alice.page.waitForTimeout(500);
+      assertClean(alice);
+      assertClean(evil);
+    } finally {
+      await alice.context.close();
+      await evil.context.close();
+    }
+  });
+});
