@@ -90,7 +90,7 @@ export function createPgDb(url: string, log: DbLogger): Db {
             retryTimer = undefined;
             void connect();
           }, delay);
-          delay = Math.min(delay * 2, 5_000);
+          delay = Math.min(delay * 2, 1_000);
         };
         client.on('error', (err) => {
           log.warn({ err: err.message }, 'database listener lost; reconnecting');

@@ -5,6 +5,8 @@ import type { Queryable } from './driver.js';
 
 export const PRESENCE_CHANNEL = 'pulse_presence';
 const SWEEP_LOCK = 7_246_002;
+/** PostgreSQL's NOTIFY payload limit is 8000 bytes; a larger batch announces a reload hint instead. */
+const MAX_NOTIFY_BYTES = 7_900;
 
 export interface SessionOpenRow {
   id: string;
@@ -35,6 +37,9 @@ export async function registerInstance(db: Queryable, id: string, hostname: stri
   );
 }
 
+// The notification is built from the rows the statement really changed, so a retried batch
+// (after a reply lost with the connection) announces nothing twice. Listeners use `s`, the
+// instance's batch number, to spot a missed notification and reload that instance instead.
 const WRITE_BATCH = `
 WITH opened_users AS (
   INSERT INTO users (id, name, first_seen_at, last_seen_at)
@@ -48,33 +53,51 @@ WITH opened_users AS (
   FROM jsonb_to_recordset($2::jsonb) AS o(id uuid, user_id text, protocol text, addr text, ua text, at timestamptz,
                                            closed_at timestamptz, code int, reason text)
   ON CONFLICT (id) DO NOTHING
+  RETURNING user_id, connected_at, disconnected_at
 ), closed AS (
   UPDATE sessions s SET disconnected_at = c.at, close_code = c.code, close_reason = c.reason
   FROM jsonb_to_recordset($3::jsonb) AS c(id uuid, at timestamptz, code int, reason text)
   WHERE s.id = c.id AND s.disconnected_at IS NULL
+  RETURNING s.user_id, c.at
+), deltas AS (
+  SELECT user_id, sum(d)::int AS d, max(at) AS at FROM (
+    SELECT user_id, 1 AS d, connected_at AS at FROM opened WHERE disconnected_at IS NULL
+    UNION ALL
+    SELECT user_id, -1, at FROM closed
+  ) changes GROUP BY user_id HAVING sum(d) <> 0
 ), bumped AS (
-  UPDATE instances SET seq = $4 WHERE id = $1::uuid
+  UPDATE instances SET seq = seq + 1 WHERE id = $1::uuid AND EXISTS (SELECT 1 FROM deltas) RETURNING seq
+), payload AS (
+  SELECT b.seq, json_build_object('i', $1::text, 's', b.seq, 'd', json_agg(json_build_array(
+           d.user_id, coalesce(n.name, d.user_id), d.d, (extract(epoch FROM d.at) * 1000)::bigint)))::text AS text
+  FROM bumped b
+  CROSS JOIN deltas d
+  LEFT JOIN (SELECT DISTINCT ON (user_id) user_id, name FROM jsonb_to_recordset($2::jsonb) AS o(user_id text, name text)) n
+    ON n.user_id = d.user_id
+  GROUP BY b.seq
 )
-SELECT pg_notify('${PRESENCE_CHANNEL}', $5)`;
+SELECT pg_notify('${PRESENCE_CHANNEL}',
+         CASE WHEN octet_length(text) <= ${MAX_NOTIFY_BYTES} THEN text
+              ELSE json_build_object('i', $1::text, 's', seq, 'r', 1)::text END)
+FROM payload`;
 
 /** Writes one batch of opens and closes and notifies the other instances, atomically. Idempotent on retry. */
 export async function writeBatch(
   db: Queryable,
   instanceId: string,
-  seq: number,
   opens: SessionOpenRow[],
   closes: SessionCloseRow[],
-  notifyPayload: string,
 ): Promise<void> {
-  await db.query(WRITE_BATCH, [instanceId, JSON.stringify(opens), JSON.stringify(closes), seq, notifyPayload]);
+  await db.query(WRITE_BATCH, [instanceId, JSON.stringify(opens), JSON.stringify(closes)]);
 }
 
 const RESYNC_OWN = `
 WITH live AS (
   SELECT * FROM jsonb_to_recordset($2::jsonb) AS o(id uuid, user_id text, name text, protocol text, addr text, ua text, at timestamptz)
 ), instance AS (
-  INSERT INTO instances (id, hostname, pid, seq) VALUES ($1::uuid, $3, $4, $5)
-  ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, heartbeat_at = now(), stopped_at = NULL
+  INSERT INTO instances (id, hostname, pid, seq) VALUES ($1::uuid, $3, $4, 1)
+  ON CONFLICT (id) DO UPDATE SET seq = instances.seq + 1, heartbeat_at = now(), stopped_at = NULL
+  RETURNING seq
 ), live_users AS (
   INSERT INTO users (id, name, first_seen_at, last_seen_at)
   SELECT DISTINCT ON (user_id) user_id, name, at, at FROM live ORDER BY user_id, at DESC
@@ -89,7 +112,8 @@ WITH live AS (
   WHERE s.instance_id = $1::uuid AND s.disconnected_at IS NULL AND s.id NOT IN (SELECT id FROM live)
   RETURNING s.id
 )
-SELECT pg_notify('${PRESENCE_CHANNEL}', $6), (SELECT count(*) FROM gone)::int AS gone`;
+SELECT pg_notify('${PRESENCE_CHANNEL}', json_build_object('i', $1::text, 's', (SELECT seq FROM instance), 'r', 1)::text),
+       (SELECT count(*) FROM gone)::int AS gone`;
 
 /**
  * Rewrites this instance's open sessions from memory: the live ones are (re)opened, every other open
@@ -97,18 +121,10 @@ SELECT pg_notify('${PRESENCE_CHANNEL}', $6), (SELECT count(*) FROM gone)::int AS
  */
 export async function resyncOwnSessions(
   db: Queryable,
-  instance: { id: string; hostname: string; pid: number; seq: number },
+  instance: { id: string; hostname: string; pid: number },
   live: Omit<SessionOpenRow, 'closed_at' | 'code' | 'reason'>[],
-  notifyPayload: string,
 ): Promise<{ gone: number }> {
-  const rows = await db.query<{ gone: number }>(RESYNC_OWN, [
-    instance.id,
-    JSON.stringify(live),
-    instance.hostname,
-    instance.pid,
-    instance.seq,
-    notifyPayload,
-  ]);
+  const rows = await db.query<{ gone: number }>(RESYNC_OWN, [instance.id, JSON.stringify(live), instance.hostname, instance.pid]);
   return { gone: rows[0]?.gone ?? 0 };
 }
 

@@ -1,0 +1,157 @@
+// Who is online across all instances, kept in memory: pure bookkeeping, no sockets, no SQL.
+// Sessions of this instance and of every other instance are counted per user; a user is
+// online while the sum is above zero. Changes are remembered until the next presence message.
+
+export interface UserSummary {
+  id: string;
+  name: string;
+}
+
+export interface OnlineUser extends UserSummary {
+  sessions: number;
+  /** Epoch ms of the moment the user came online. */
+  since: number;
+}
+
+export interface PresenceChanges {
+  online: number;
+  joined: UserSummary[];
+  left: UserSummary[];
+  joinedCount: number;
+  leftCount: number;
+}
+
+/** One remote instance's open sessions per user, as loaded from the database. */
+export interface RemoteSnapshotRow {
+  userId: string;
+  name: string;
+  sessions: number;
+  since: number;
+}
+
+export class OnlineUsers {
+  private readonly users = new Map<string, OnlineUser>();
+  /** Per remote instance: user id → open sessions there. */
+  private readonly remote = new Map<string, Map<string, number>>();
+  /** User id → whether the user was online at the last `takeChanges()`; only users touched since. */
+  private readonly touched = new Map<string, { wasOnline: boolean; name: string }>();
+  private sorted: OnlineUser[] | undefined;
+  /** Bumped on every change of the set or of a session count; lets callers cache replies. */
+  version = 0;
+
+  get online(): number {
+    return this.users.size;
+  }
+
+  get(userId: string): OnlineUser | undefined {
+    return this.users.get(userId);
+  }
+
+  /** Adds (delta > 0) or removes (delta < 0) sessions of a user. */
+  apply(userId: string, name: string, delta: number, at: number): void {
+    if (delta === 0) return;
+    const user = this.users.get(userId);
+    const before = user !== undefined;
+    if (!this.touched.has(userId)) this.touched.set(userId, { wasOnline: before, name: user?.name ?? name });
+    this.version++;
+    if (user) {
+      user.sessions += delta;
+      if (delta > 0) user.name = name;
+      if (user.sessions <= 0) {
+        this.users.delete(userId);
+        this.sorted = undefined;
+      }
+    } else if (delta > 0) {
+      this.users.set(userId, { id: userId, name, sessions: delta, since: at });
+      this.sorted = undefined;
+    }
+    const entry = this.touched.get(userId)!;
+    entry.name = this.users.get(userId)?.name ?? entry.name;
+  }
+
+  /** Applies the per-user deltas that another instance announced. */
+  applyRemote(instanceId: string, deltas: Iterable<[userId: string, name: string, delta: number, at: number]>): void {
+    let counts = this.remote.get(instanceId);
+    if (!counts) this.remote.set(instanceId, (counts = new Map()));
+    for (const [userId, name, delta, at] of deltas) {
+      const next = (counts.get(userId) ?? 0) + delta;
+      // Never let a late or duplicated notification drive a count below zero.
+      const applied = next < 0 ? -(counts.get(userId) ?? 0) : delta;
+      if (next <= 0) counts.delete(userId);
+      else counts.set(userId, next);
+      this.apply(userId, name, applied, at);
+    }
+  }
+
+  /** Replaces what is known of one remote instance with a fresh snapshot from the database. */
+  replaceRemote(instanceId: string, rows: RemoteSnapshotRow[]): void {
+    const old = this.remote.get(instanceId) ?? new Map<string, number>();
+    const fresh = new Map<string, number>();
+    for (const row of rows) {
+      fresh.set(row.userId, (fresh.get(row.userId) ?? 0) + row.sessions);
+      const delta = row.sessions - (old.get(row.userId) ?? 0);
+      old.delete(row.userId);
+      this.apply(row.userId, row.name, delta, row.since);
+    }
+    for (const [userId, count] of old) {
+      const name = this.users.get(userId)?.name ?? userId;
+      this.apply(userId, name, -count, Date.now());
+    }
+    this.remote.set(instanceId, fresh);
+  }
+
+  /** Forgets a remote instance that stopped or was swept: its users' sessions there are gone. */
+  dropRemote(instanceId: string): void {
+    const counts = this.remote.get(instanceId);
+    if (!counts) return;
+    this.remote.delete(instanceId);
+    for (const [userId, count] of counts) {
+      const name = this.users.get(userId)?.name ?? userId;
+      this.apply(userId, name, -count, Date.now());
+    }
+  }
+
+  remoteInstances(): string[] {
+    return [...this.remote.keys()];
+  }
+
+  /**
+   * Who joined and who left since the last call (a user who came and went in between is in
+   * neither), at most `limit` of each; undefined when the set of online users did not change.
+   */
+  takeChanges(limit: number): PresenceChanges | undefined {
+    if (this.touched.size === 0) return undefined;
+    const joined: UserSummary[] = [];
+    const left: UserSummary[] = [];
+    let joinedCount = 0;
+    let leftCount = 0;
+    for (const [id, { wasOnline, name }] of this.touched) {
+      const isOnline = this.users.has(id);
+      if (isOnline === wasOnline) continue;
+      if (isOnline) {
+        if (joinedCount++ < limit) joined.push({ id, name });
+      } else if (leftCount++ < limit) {
+        left.push({ id, name });
+      }
+    }
+    this.touched.clear();
+    if (joinedCount === 0 && leftCount === 0) return undefined;
+    return { online: this.users.size, joined, left, joinedCount, leftCount };
+  }
+
+  /** Online users ordered by name (then id), starting after the user id `after`, at most `limit`. */
+  list(limit: number, after?: string): { users: OnlineUser[]; truncated: boolean } {
+    this.sorted ??= [...this.users.values()].sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
+    );
+    let start = 0;
+    if (after !== undefined) {
+      const anchor = this.users.get(after);
+      // A cursor whose user left meanwhile still sorts by its name: in open mode id and name are the same text.
+      start = anchor ? this.sorted.indexOf(anchor) + 1 : this.sorted.findIndex((u) => u.name > after || (u.name === after && u.id > after));
+      if (start < 0) start = this.sorted.length;
+    }
+    const users = this.sorted.slice(start, start + limit);
+    return { users, truncated: start + limit < this.sorted.length };
+  }
+}

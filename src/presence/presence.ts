@@ -1,0 +1,310 @@
+// Presence: live sessions in memory → batched writes → NOTIFY → the other instances' view.
+// Serving never waits for the database: sessions open and close in memory at once, and the
+// database follows (or catches up after an outage).
+
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Db } from '../db/driver.js';
+import { migrate } from '../db/migrate.js';
+import {
+  PRESENCE_CHANNEL,
+  heartbeat,
+  loadRemotePresence,
+  ping,
+  registerInstance,
+  stopInstance,
+  sweepLostInstances,
+  type RemoteUserRow,
+} from '../db/queries.js';
+import type { LiveSession } from './live-sessions.js';
+import { OnlineUsers, type PresenceChanges, type RemoteSnapshotRow } from './online-users.js';
+import { SessionWriter, type WriterLogger, type WriterMetrics } from './session-writer.js';
+
+export interface PresenceMetrics extends WriterMetrics {
+  sweptSessions(count: number): void;
+}
+
+export interface PresenceOptions {
+  openDb: () => Promise<Db>;
+  heartbeatIntervalMs: number;
+  instanceTtlMs: number;
+  sweepIntervalMs: number;
+  maxQueueBytes: number;
+  metrics: PresenceMetrics;
+  log: WriterLogger;
+}
+
+/** Largest joined/left list in one presence message (DESIGN §3). */
+export const PRESENCE_LIST_LIMIT = 100;
+
+type Notification =
+  | { swept: string[] }
+  | { stopped: string }
+  | { i: string; s: number; d?: [string, string, number, number][]; r?: 1 };
+
+export class Presence {
+  readonly instanceId = randomUUID();
+  readonly online = new OnlineUsers();
+  readonly writer: SessionWriter;
+  private readonly live = new Map<string, LiveSession>();
+  private db: Db | undefined;
+  private bootstrapped = false;
+  private stopped = false;
+  private dbHealthy = false;
+  private timers: NodeJS.Timeout[] = [];
+  private bootstrapping: Promise<void> | undefined;
+  /** Last batch number applied per remote instance. */
+  private readonly remoteSeq = new Map<string, number>();
+  /** Remote instances being reloaded, with the notifications that arrived meanwhile. */
+  private readonly reloading = new Map<string, string[]>();
+  /** Set while every remote instance is being reloaded: all notifications wait here. */
+  private reloadingAll: string[] | undefined;
+
+  constructor(private readonly options: PresenceOptions) {
+    this.writer = new SessionWriter({
+      instance: { id: this.instanceId, hostname: hostname(), pid: process.pid },
+      liveSessions: () => this.live.values(),
+      metrics: options.metrics,
+      log: options.log,
+      maxQueueBytes: options.maxQueueBytes,
+      onHealthChange: (healthy) => {
+        this.dbHealthy = healthy;
+        // Back from an outage: find out at once whether another instance swept us meanwhile.
+        if (healthy) void this.beat();
+      },
+    });
+  }
+
+  /** Open sessions on this instance. */
+  get localSessions(): number {
+    return this.live.size;
+  }
+
+  get database(): Db | undefined {
+    return this.db;
+  }
+
+  /** True once the instance is registered and the last database round trip succeeded. */
+  get ready(): boolean {
+    return this.bootstrapped && this.dbHealthy;
+  }
+
+  /** Starts connecting in the background; serving does not wait for the database. */
+  start(): Promise<void> {
+    this.bootstrapping ??= this.bootstrap();
+    return this.bootstrapping;
+  }
+
+  open(session: LiveSession): void {
+    this.live.set(session.id, session);
+    this.online.apply(session.userId, session.name, 1, session.connectedAt);
+    this.writer.opened(session);
+  }
+
+  close(session: LiveSession, code: number | null, reason: string | null): void {
+    if (!this.live.delete(session.id)) return;
+    const now = Date.now();
+    this.online.apply(session.userId, session.name, -1, now);
+    this.writer.closed(session, now, code, reason);
+  }
+
+  /** Who joined and left since the last call; undefined when nobody did. */
+  takeChanges(): PresenceChanges | undefined {
+    return this.online.takeChanges(PRESENCE_LIST_LIMIT);
+  }
+
+  /** Asks the database directly (for /readyz). */
+  async pingDatabase(timeoutMs: number): Promise<boolean> {
+    const db = this.db;
+    if (!db || !this.bootstrapped) return false;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    try {
+      return await Promise.race([ping(db).then(() => true), timeout]);
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Graceful stop, after the gateway closed its sockets: writes what is queued, closes what is still
+   * open for this instance with 1001 and marks it stopped. Bounded by `deadline` (epoch ms).
+   */
+  async stop(deadline: number): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.timers) clearInterval(timer);
+    const db = this.db;
+    if (db && this.bootstrapped) {
+      const budget = Math.max(0, deadline - Date.now());
+      const final = (async () => {
+        await this.writer.drain().catch((err: Error) => this.options.log.warn({ err: err.message }, 'could not write the last presence events'));
+        const closed = await stopInstance(db, this.instanceId);
+        this.options.log.info({ instanceId: this.instanceId, closedByStop: closed }, 'instance stopped in the database');
+      })();
+      const finished = await Promise.race([
+        final.then(() => true, (err: Error) => (this.options.log.warn({ err: err.message }, 'could not mark the instance stopped'), false)),
+        new Promise<false>((resolve) => setTimeout(() => resolve(false), budget).unref()),
+      ]);
+      if (!finished) this.options.log.warn({ instanceId: this.instanceId }, 'database did not answer before the shutdown deadline; other instances will sweep this one');
+    }
+    this.writer.stop();
+    await db?.close().catch(() => undefined);
+  }
+
+  private async bootstrap(): Promise<void> {
+    let delay = 250;
+    while (!this.stopped) {
+      try {
+        this.db ??= await this.options.openDb();
+        const applied = await migrate(this.db);
+        if (applied.length > 0) this.options.log.info({ applied }, 'database migrations applied');
+        await registerInstance(this.db, this.instanceId, hostname(), process.pid);
+        await this.db.listen(PRESENCE_CHANNEL, (payload) => this.onNotification(payload), () => void this.reloadAllRemote());
+        this.bootstrapped = true;
+        this.dbHealthy = true;
+        this.writer.attach(this.db);
+        this.timers.push(
+          setInterval(() => void this.beat(), this.options.heartbeatIntervalMs),
+          setInterval(() => void this.sweep(), this.options.sweepIntervalMs),
+        );
+        for (const timer of this.timers) timer.unref();
+        this.options.log.info({ instanceId: this.instanceId, driver: this.db.kind }, 'presence connected to the database');
+        return;
+      } catch (err) {
+        this.options.log.warn({ err: (err as Error).message, retryInMs: delay }, 'database unavailable at start-up; serving without it and retrying');
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+        delay = Math.min(delay * 2, 2_000);
+      }
+    }
+  }
+
+  private async beat(): Promise<void> {
+    const db = this.db;
+    if (!db || !this.bootstrapped || this.stopped) return;
+    try {
+      const alive = await heartbeat(db, this.instanceId);
+      this.dbHealthy = true;
+      if (!alive) {
+        this.options.log.warn({ instanceId: this.instanceId }, 'another instance declared this one lost; rewriting its open sessions');
+        this.writer.requestResync('swept');
+      }
+    } catch (err) {
+      this.dbHealthy = false;
+      this.options.log.warn({ err: (err as Error).message }, 'heartbeat failed');
+    }
+  }
+
+  private async sweep(): Promise<void> {
+    const db = this.db;
+    if (!db || this.stopped) return;
+    try {
+      const swept = await sweepLostInstances(db, this.instanceId, this.options.instanceTtlMs);
+      if (swept.instances > 0) {
+        this.options.metrics.sweptSessions(swept.sessions);
+        this.options.log.warn(swept, 'closed the sessions of lost instances');
+      }
+    } catch (err) {
+      this.options.log.warn({ err: (err as Error).message }, 'sweep failed');
+    }
+  }
+
+  private onNotification(payload: string): void {
+    if (this.reloadingAll) {
+      this.reloadingAll.push(payload);
+      return;
+    }
+    let message: Notification;
+    try {
+      message = JSON.parse(payload) as Notification;
+    } catch {
+      this.options.log.warn({ payload: payload.slice(0, 200) }, 'ignored a malformed presence notification');
+      return;
+    }
+    if ('swept' in message) {
+      for (const id of message.swept) {
+        if (id === this.instanceId) this.writer.requestResync('swept');
+        else this.forget(id);
+      }
+      return;
+    }
+    if ('stopped' in message) {
+      if (message.stopped !== this.instanceId) this.forget(message.stopped);
+      return;
+    }
+    if (message.i === this.instanceId) return;
+    const buffered = this.reloading.get(message.i);
+    if (buffered) {
+      buffered.push(payload);
+      return;
+    }
+    const last = this.remoteSeq.get(message.i);
+    if (last !== undefined && message.s <= last) return; // already part of the snapshot we hold
+    const inOrder = last === undefined ? message.s === 1 : message.s === last + 1;
+    if (message.r || !inOrder || !message.d) {
+      void this.reloadRemote(message.i);
+      return;
+    }
+    this.remoteSeq.set(message.i, message.s);
+    this.online.applyRemote(message.i, message.d);
+  }
+
+  private forget(instanceId: string): void {
+    this.remoteSeq.delete(instanceId);
+    this.online.dropRemote(instanceId);
+  }
+
+  private async reloadRemote(instanceId: string): Promise<void> {
+    const db = this.db;
+    if (!db || this.reloading.has(instanceId)) return;
+    this.reloading.set(instanceId, []);
+    try {
+      const rows = await loadRemotePresence(db, this.instanceId, instanceId);
+      if (rows.length === 0) this.forget(instanceId);
+      else this.applySnapshot(instanceId, rows);
+    } catch (err) {
+      this.options.log.warn({ err: (err as Error).message, instanceId }, 'could not reload a remote instance; will retry on the next notification');
+      this.remoteSeq.delete(instanceId);
+    } finally {
+      const buffered = this.reloading.get(instanceId) ?? [];
+      this.reloading.delete(instanceId);
+      for (const payload of buffered) this.onNotification(payload);
+    }
+  }
+
+  /** After (re)subscribing, notifications may have been missed: reload every other instance. */
+  private async reloadAllRemote(): Promise<void> {
+    const db = this.db;
+    if (!db || this.reloadingAll) return;
+    this.reloadingAll = [];
+    try {
+      const rows = await loadRemotePresence(db, this.instanceId);
+      const byInstance = new Map<string, RemoteUserRow[]>();
+      for (const row of rows) {
+        const list = byInstance.get(row.instance_id);
+        if (list) list.push(row);
+        else byInstance.set(row.instance_id, [row]);
+      }
+      for (const id of this.online.remoteInstances()) if (!byInstance.has(id)) this.forget(id);
+      for (const [id, list] of byInstance) this.applySnapshot(id, list);
+    } catch (err) {
+      this.options.log.warn({ err: (err as Error).message }, 'could not load the other instances; retrying');
+      setTimeout(() => void this.reloadAllRemote(), 1_000).unref();
+    } finally {
+      const buffered = this.reloadingAll;
+      this.reloadingAll = undefined;
+      for (const payload of buffered) this.onNotification(payload);
+    }
+  }
+
+  private applySnapshot(instanceId: string, rows: RemoteUserRow[]): void {
+    const users: RemoteSnapshotRow[] = [];
+    for (const row of rows) {
+      if (row.user_id === null) continue; // an instance with no open session
+      users.push({ userId: row.user_id, name: row.name ?? row.user_id, sessions: row.sessions, since: row.since?.getTime() ?? Date.now() });
+    }
+    this.online.replaceRemote(instanceId, users);
+    this.remoteSeq.set(instanceId, rows[0]?.seq ?? 0);
+  }
+}

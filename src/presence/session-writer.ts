@@ -1,0 +1,278 @@
+// Batched writer: session opens and closes become one statement per batch, flushed a few ms
+// after the first event or as soon as a batch is full. While the database is unreachable the
+// events wait in memory, bounded in bytes; past the bound they are replaced by one rewrite of
+// this instance's open sessions from memory (resync) once the database is back.
+
+import type { Db } from '../db/driver.js';
+import { resyncOwnSessions, writeBatch, type SessionCloseRow, type SessionOpenRow } from '../db/queries.js';
+import type { LiveSession } from './live-sessions.js';
+
+export interface WriterMetrics {
+  batchSize(size: number): void;
+  batchSeconds(seconds: number): void;
+  eventLagSeconds(seconds: number): void;
+  queueDepth(events: number, bytes: number): void;
+  written(events: number): void;
+  failed(): void;
+  resync(reason: 'overflow' | 'swept' | 'requested', replacedEvents: number): void;
+}
+
+export interface WriterLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+interface PendingSession {
+  open?: SessionOpenRow;
+  close?: SessionCloseRow;
+  /** performance.now() of the oldest event, for the lag figure. */
+  queuedAt: number;
+  bytes: number;
+}
+
+export interface SessionWriterOptions {
+  instance: { id: string; hostname: string; pid: number };
+  liveSessions: () => Iterable<LiveSession>;
+  metrics: WriterMetrics;
+  log: WriterLogger;
+  maxQueueBytes: number;
+  flushDelayMs?: number;
+  maxBatch?: number;
+  onHealthChange?: (healthy: boolean) => void;
+}
+
+const BASE_EVENT_BYTES = 160;
+const RETRY_MIN_MS = 100;
+// Short cap: the database must be exact again within 2 s of its return.
+const RETRY_MAX_MS = 1_000;
+
+export class SessionWriter {
+  private db: Db | undefined;
+  private pending = new Map<string, PendingSession>();
+  private queuedBytes = 0;
+  private resyncReason: 'overflow' | 'swept' | 'requested' | undefined;
+  private droppedSinceResync = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private retryDelay = RETRY_MIN_MS;
+  private healthy = true;
+  private readonly flushDelayMs: number;
+  private readonly maxBatch: number;
+
+  constructor(private readonly options: SessionWriterOptions) {
+    this.flushDelayMs = options.flushDelayMs ?? 5;
+    this.maxBatch = options.maxBatch ?? 2_000;
+  }
+
+  get queuedEvents(): number {
+    return this.pending.size;
+  }
+
+  /** Starts writing to `db` (after the instance row exists). Until then events only queue. */
+  attach(db: Db): void {
+    this.db = db;
+    this.schedule(0);
+  }
+
+  opened(session: LiveSession): void {
+    const open: SessionOpenRow = {
+      id: session.id,
+      user_id: session.userId,
+      name: session.name,
+      protocol: session.protocol,
+      addr: session.remoteAddr,
+      ua: session.userAgent,
+      at: new Date(session.connectedAt).toISOString(),
+    };
+    this.enqueue(session.id, (entry) => (entry.open = open), BASE_EVENT_BYTES + 2 * (session.name.length + session.userId.length) + (session.userAgent?.length ?? 0));
+  }
+
+  closed(session: LiveSession, at: number, code: number | null, reason: string | null): void {
+    const close: SessionCloseRow = { id: session.id, at: new Date(at).toISOString(), code, reason: reason || null };
+    this.enqueue(session.id, (entry) => (entry.close = close), BASE_EVENT_BYTES / 2 + (reason?.length ?? 0));
+  }
+
+  /** Rewrites this instance's open sessions from memory at the next flush. */
+  requestResync(reason: 'overflow' | 'swept' | 'requested'): void {
+    this.resyncReason ??= reason;
+    this.schedule(0);
+  }
+
+  /** Writes everything queued; resolves when the queue is empty or rejects if the database fails. */
+  async drain(): Promise<void> {
+    for (let rounds = 0; rounds < 1_000; rounds++) {
+      if (this.flushing) {
+        await this.flushing;
+        continue;
+      }
+      if (this.pending.size === 0 && !this.resyncReason) return;
+      if (!this.db) throw new Error('database not available');
+      const ok = await this.flush();
+      if (!ok) throw new Error('database write failed');
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private enqueue(id: string, set: (entry: PendingSession) => void, bytes: number): void {
+    if (this.resyncReason === 'overflow') {
+      // Everything queued is already superseded by the coming rewrite from memory.
+      this.droppedSinceResync++;
+      return;
+    }
+    let entry = this.pending.get(id);
+    if (!entry) this.pending.set(id, (entry = { queuedAt: performance.now(), bytes: 0 }));
+    set(entry);
+    entry.bytes += bytes;
+    this.queuedBytes += bytes;
+    if (this.queuedBytes > this.options.maxQueueBytes) {
+      this.options.log.error(
+        { events: this.pending.size, bytes: this.queuedBytes, limit: this.options.maxQueueBytes },
+        'presence queue overflowed while the database is unreachable; open sessions will be rewritten from memory when it returns',
+      );
+      this.droppedSinceResync = this.pending.size;
+      this.pending.clear();
+      this.queuedBytes = 0;
+      this.resyncReason = 'overflow';
+    }
+    this.options.metrics.queueDepth(this.pending.size, this.queuedBytes);
+    if (this.pending.size >= this.maxBatch) this.schedule(0);
+    else this.schedule(this.flushDelayMs);
+  }
+
+  private schedule(delayMs: number): void {
+    if (!this.db || this.flushing) return;
+    if (this.timer) {
+      if (delayMs > 0) return;
+      clearTimeout(this.timer);
+    }
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, delayMs);
+  }
+
+  /** One round trip: a resync if one is due, else one batch. Returns false on failure. */
+  private flush(): Promise<boolean> {
+    const db = this.db;
+    if (!db || this.flushing) return Promise.resolve(true);
+    const work = this.resyncReason ? this.resync(db) : this.writeOneBatch(db);
+    const done = work.then(
+      () => {
+        this.retryDelay = RETRY_MIN_MS;
+        this.setHealthy(true);
+        return true;
+      },
+      (err: Error) => {
+        this.options.metrics.failed();
+        this.options.log.warn(
+          { err: err.message, queued: this.pending.size, retryInMs: this.retryDelay },
+          'presence write failed; will retry',
+        );
+        this.setHealthy(false);
+        return false;
+      },
+    );
+    this.flushing = done.then(() => undefined);
+    return done.then((ok) => {
+      this.flushing = undefined;
+      if (!ok) {
+        const delay = this.retryDelay;
+        this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
+        this.timer = setTimeout(() => {
+          this.timer = undefined;
+          void this.flush();
+        }, delay);
+      } else if (this.pending.size > 0 || this.resyncReason) {
+        this.schedule(this.pending.size >= this.maxBatch || this.resyncReason ? 0 : this.flushDelayMs);
+      }
+      return ok;
+    });
+  }
+
+  private async writeOneBatch(db: Db): Promise<void> {
+    if (this.pending.size === 0) return;
+    const batch = new Map<string, PendingSession>();
+    for (const [id, entry] of this.pending) {
+      batch.set(id, entry);
+      this.pending.delete(id);
+      if (batch.size >= this.maxBatch) break;
+    }
+    const opens: SessionOpenRow[] = [];
+    const closes: SessionCloseRow[] = [];
+    let bytes = 0;
+    for (const entry of batch.values()) {
+      bytes += entry.bytes;
+      if (entry.open && entry.close) {
+        opens.push({ ...entry.open, closed_at: entry.close.at, code: entry.close.code, reason: entry.close.reason });
+      } else if (entry.open) opens.push(entry.open);
+      else if (entry.close) closes.push(entry.close);
+    }
+    const started = performance.now();
+    try {
+      await writeBatch(db, this.options.instance.id, opens, closes);
+    } catch (err) {
+      this.restore(batch);
+      throw err;
+    }
+    const finished = performance.now();
+    this.queuedBytes -= bytes;
+    const metrics = this.options.metrics;
+    metrics.batchSize(batch.size);
+    metrics.batchSeconds((finished - started) / 1000);
+    for (const entry of batch.values()) metrics.eventLagSeconds((finished - entry.queuedAt) / 1000);
+    metrics.written(batch.size);
+    metrics.queueDepth(this.pending.size, this.queuedBytes);
+  }
+
+  /** Puts a failed batch back in front of what arrived meanwhile (a close may have followed an open). */
+  private restore(batch: Map<string, PendingSession>): void {
+    if (this.resyncReason === 'overflow') return;
+    for (const [id, entry] of batch) {
+      const newer = this.pending.get(id);
+      if (newer) {
+        entry.close = newer.close ?? entry.close;
+        entry.bytes += newer.bytes;
+      }
+      this.pending.set(id, entry);
+    }
+  }
+
+  private async resync(db: Db): Promise<void> {
+    const reason = this.resyncReason!;
+    const live = [...this.options.liveSessions()].map((s) => ({
+      id: s.id,
+      user_id: s.userId,
+      name: s.name,
+      protocol: s.protocol,
+      addr: s.remoteAddr,
+      ua: s.userAgent,
+      at: new Date(s.connectedAt).toISOString(),
+    }));
+    // The snapshot supersedes whatever was queued before it.
+    const superseded = this.pending.size + this.droppedSinceResync;
+    this.pending.clear();
+    this.queuedBytes = 0;
+    this.resyncReason = undefined;
+    try {
+      const { gone } = await resyncOwnSessions(db, this.options.instance, live);
+      this.options.metrics.resync(reason, superseded);
+      this.droppedSinceResync = 0;
+      this.options.log.info({ reason, live: live.length, closedByResync: gone, supersededEvents: superseded }, 'presence resync written');
+    } catch (err) {
+      // Try again later; events that arrived meanwhile stay queued and are covered by the next snapshot.
+      this.resyncReason = reason;
+      throw err;
+    }
+  }
+
+  private setHealthy(healthy: boolean): void {
+    if (healthy === this.healthy) return;
+    this.healthy = healthy;
+    this.options.onHealthChange?.(healthy);
+  }
+}
