@@ -1,0 +1,80 @@
+// The shape every scenario returns, and how it is printed and saved.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { ServerKind } from './servers.js';
+import { REPO_ROOT } from './servers.js';
+import { ratio, table, type Cell } from './util.js';
+
+export type Metrics = Record<string, number | string | boolean | null | Record<string, number>>;
+
+export interface ScenarioReport {
+  scenario: string;
+  startedAt: string;
+  finishedAt: string;
+  options: Record<string, unknown>;
+  machine: { cpus: number; model: string; memGiB: number; node: string };
+  servers: Partial<Record<ServerKind, Metrics>>;
+  /** pulse / reference for the main figures. */
+  ratios: Record<string, number | null>;
+  /** Correctness, not speed: what the smoke test asserts. */
+  checks: { ok: boolean; failures: string[] };
+  /** Anything measured differently or not at all, in words. */
+  notes: string[];
+}
+
+export interface Row {
+  label: string;
+  key: string;
+  /** Include in `ratios` under this key. */
+  ratio?: boolean;
+}
+
+export function machine(): ScenarioReport['machine'] {
+  return {
+    cpus: cpus().length,
+    model: cpus()[0]?.model ?? 'unknown',
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  };
+}
+
+export function computeRatios(servers: ScenarioReport['servers'], rows: Row[]): Record<string, number | null> {
+  const out: Record<string, number | null> = {};
+  for (const row of rows) {
+    if (!row.ratio) continue;
+    const p = servers.pulse?.[row.key];
+    const r = servers.reference?.[row.key];
+    out[row.key] = ratio(typeof p === 'number' ? p : undefined, typeof r === 'number' ? r : undefined);
+  }
+  return out;
+}
+
+export function renderTable(report: ScenarioReport, rows: Row[]): string {
+  const kinds = (['pulse', 'reference'] as const).filter((k) => report.servers[k]);
+  const header = ['metric', ...kinds, ...(kinds.length === 2 ? ['pulse/ref'] : [])];
+  const body: Cell[][] = rows.map((row) => {
+    const cells: Cell[] = [row.label];
+    for (const kind of kinds) {
+      const value = report.servers[kind]?.[row.key];
+      cells.push(typeof value === 'object' && value !== null ? JSON.stringify(value) : value);
+    }
+    if (kinds.length === 2) cells.push(row.ratio ? report.ratios[row.key] : '');
+    return cells;
+  });
+  const lines = [table(header, body)];
+  for (const note of report.notes) lines.push(`note: ${note}`);
+  lines.push(report.checks.ok ? 'checks: ok' : `checks: FAILED\n  ${report.checks.failures.join('\n  ')}`);
+  return lines.join('\n');
+}
+
+export const RESULTS_DIR = join(REPO_ROOT, 'bench/results');
+
+/** bench/results/<scenario>-<timestamp>.json; returns the path. */
+export function saveReport(report: ScenarioReport): string {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const stamp = report.startedAt.replace(/[:.]/g, '-');
+  const path = join(RESULTS_DIR, `${report.scenario}-${stamp}.json`);
+  writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
+  return path;
+}

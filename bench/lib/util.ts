@@ -1,0 +1,219 @@
+// Small helpers shared by the bench: arguments, statistics, tables, ports, /proc readings.
+import { readFileSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `--key value`, `--key=value` and bare `--flag` (true); positionals apart. */
+export interface ParsedArgs {
+  positionals: string[];
+  options: Map<string, string | true>;
+}
+
+export function parseArgs(argv: readonly string[]): ParsedArgs {
+  const positionals: string[] = [];
+  const options = new Map<string, string | true>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (!arg.startsWith('--')) {
+      positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    if (eq > 0) {
+      options.set(arg.slice(2, eq), arg.slice(eq + 1));
+      continue;
+    }
+    const next = argv[i + 1];
+    if (next !== undefined && !next.startsWith('--')) {
+      options.set(arg.slice(2), next);
+      i++;
+    } else {
+      options.set(arg.slice(2), true);
+    }
+  }
+  return { positionals, options };
+}
+
+export function intOption(args: ParsedArgs, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = args.options.get(name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (raw === true || !Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`--${name} must be an integer between ${min} and ${max}, got ${String(raw)}`);
+  }
+  return value;
+}
+
+export function stringOption(args: ParsedArgs, name: string, fallback: string): string {
+  const raw = args.options.get(name);
+  if (raw === undefined) return fallback;
+  if (raw === true) throw new Error(`--${name} needs a value`);
+  return raw;
+}
+
+/** Percentile by nearest rank of an already sorted array; NaN when empty. */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] ?? Number.NaN;
+}
+
+export interface Summary {
+  count: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+export function summarize(values: ArrayLike<number>): Summary {
+  const sorted = Float64Array.from(values).sort();
+  let sum = 0;
+  for (const v of sorted) sum += v;
+  return {
+    count: sorted.length,
+    p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p99: percentile(sorted, 99),
+    max: sorted.length ? (sorted[sorted.length - 1] ?? Number.NaN) : Number.NaN,
+    mean: sorted.length ? sum / sorted.length : Number.NaN,
+  };
+}
+
+export function round(value: number, digits = 2): number {
+  if (!Number.isFinite(value)) return value;
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+/** A free TCP port on 127.0.0.1 (the OS picks; a tiny race with other processes is accepted). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Loopback source addresses 127.0.0.2 … for the load generator (each gives ~28k ephemeral ports). */
+export function loopbackSources(count: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) out.push(`127.0.${Math.floor((i + 2) / 256)}.${(i + 2) % 256}`);
+  return out;
+}
+
+// ---- /proc readings: resident memory and CPU time of a process and all its descendants ----
+
+const CLOCK_TICKS_PER_SECOND = 100; // getconf CLK_TCK on Linux x86-64/arm64
+
+function readStat(pid: number): { ppid: number; cpuTicks: number } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name is in parentheses and may contain spaces: split after the last ')'.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state); ppid is field 4, utime 14, stime 15.
+    return { ppid: Number(fields[1]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
+  } catch {
+    return undefined;
+  }
+}
+
+function readRssKiB(pid: number): number {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match?.[1] ? Number(match[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** pid and every descendant (node:cluster workers, helper processes). */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = readStat(Number(entry));
+    if (!stat) continue;
+    const list = children.get(stat.ppid) ?? [];
+    list.push(Number(entry));
+    children.set(stat.ppid, list);
+  }
+  const out: number[] = [];
+  const queue = [root];
+  while (queue.length > 0 && out.length < 10_000) {
+    const pid = queue.shift() as number;
+    out.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+export interface TreeSample {
+  at: number;
+  pids: number;
+  /** Command names of the processes counted. */
+  names: string[];
+  rssKiB: number;
+  cpuSeconds: number;
+}
+
+export function sampleTree(root: number): TreeSample {
+  let rssKiB = 0;
+  let ticks = 0;
+  const pids = processTree(root);
+  const names: string[] = [];
+  for (const pid of pids) {
+    rssKiB += readRssKiB(pid);
+    ticks += readStat(pid)?.cpuTicks ?? 0;
+    try {
+      names.push(readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
+    } catch {
+      names.push('?');
+    }
+  }
+  return { at: Date.now(), pids: pids.length, names, rssKiB, cpuSeconds: ticks / CLOCK_TICKS_PER_SECOND };
+}
+
+/** CPU use between two samples, in percent of one core (200 = both cores of this machine). */
+export function cpuPercent(before: TreeSample, after: TreeSample): number {
+  const wall = (after.at - before.at) / 1000;
+  return wall > 0 ? (100 * (after.cpuSeconds - before.cpuSeconds)) / wall : Number.NaN;
+}
+
+// ---- output ----
+
+export type Cell = string | number | boolean | null | undefined;
+
+function formatCell(value: Cell): string {
+  if (value === null || value === undefined) return '-';
+  if (typeof value === 'number') {
+    if (Number.isNaN(value)) return '-';
+    if (Number.isInteger(value)) return value.toLocaleString('en-US');
+    return Math.abs(value) >= 100 ? value.toFixed(0) : Math.abs(value) >= 10 ? value.toFixed(1) : value.toFixed(2);
+  }
+  return String(value);
+}
+
+/** Plain-text table, first column left-aligned, others right-aligned. */
+export function table(header: string[], rows: Cell[][]): string {
+  const cells = [header, ...rows.map((row) => row.map(formatCell))];
+  const widths = header.map((_, c) => Math.max(...cells.map((row) => (row[c] ?? '').length)));
+  const line = (row: string[]) =>
+    row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join('  ');
+  return [line(cells[0] ?? []), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}
+
+/** pulse / reference, rounded; null when either is missing or the reference is 0. */
+export function ratio(pulse: number | undefined, reference: number | undefined): number | null {
+  if (pulse === undefined || reference === undefined || !Number.isFinite(pulse) || !Number.isFinite(reference) || reference === 0) {
+    return null;
+  }
+  return round(pulse / reference, 2);
+}

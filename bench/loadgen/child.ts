@@ -1,0 +1,293 @@
+// One load-generator process: holds up to ~15,000 client sockets (the per-process open-files
+// limit is 20,000), spread over loopback source addresses; obeys the parent over IPC.
+import { WebSocket } from 'ws';
+import type { ChildMessage, ChurnCommand, ConnectCommand, ParentMessage, TicksCommand } from './protocol.js';
+
+interface Client {
+  ws: WebSocket;
+  /** epochMs of every tick received, in arrival order, and its latency (arrival − epochMs). */
+  epochs: number[];
+  latencies: number[];
+}
+
+const clients: Client[] = [];
+const otherMessages: Record<string, number> = {};
+const closes: Record<string, number> = {};
+
+function send(message: ChildMessage): void {
+  process.send?.(message);
+}
+
+function bump(map: Record<string, number>, key: string): void {
+  map[key] = (map[key] ?? 0) + 1;
+}
+
+/** The type and epochMs of a server frame without a full parse for the hot `time` case. */
+function onFrame(client: Client, data: Buffer, arrival: number): void {
+  const text = data.toString();
+  if (text.startsWith('{"type":"time"')) {
+    const at = text.indexOf('"epochMs":');
+    if (at >= 0) {
+      const epochMs = Number.parseInt(text.slice(at + 10), 10);
+      client.epochs.push(epochMs);
+      client.latencies.push(arrival - epochMs);
+      return;
+    }
+  }
+  let type = 'unparsed';
+  try {
+    const message = JSON.parse(text) as { type?: unknown; epochMs?: unknown };
+    type = String(message.type);
+    if (type === 'time' && typeof message.epochMs === 'number') {
+      client.epochs.push(message.epochMs);
+      client.latencies.push(arrival - message.epochMs);
+      return;
+    }
+  } catch {
+    // counted as unparsed
+  }
+  bump(otherMessages, type);
+}
+
+function openOne(url: string, localAddress: string | undefined, timeoutMs: number): Promise<Client> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { localAddress, perMessageDeflate: false, handshakeTimeout: timeoutMs });
+    const client: Client = { ws, epochs: [], latencies: [] };
+    let welcomed = false;
+    const timer = setTimeout(() => {
+      if (!welcomed) {
+        ws.terminate();
+        reject(new Error('timeout'));
+      }
+    }, timeoutMs);
+    ws.on('message', (data: Buffer, isBinary: boolean) => {
+      const arrival = Date.now();
+      if (!welcomed) {
+        // The first frame of both servers is the welcome; ticks count from then on.
+        welcomed = true;
+        clearTimeout(timer);
+        bump(otherMessages, isBinary ? 'binary' : 'first');
+        resolve(client);
+        return;
+      }
+      onFrame(client, data, arrival);
+    });
+    ws.on('error', (error: Error & { code?: string }) => {
+      if (!welcomed) {
+        clearTimeout(timer);
+        reject(error);
+      }
+    });
+    ws.on('close', (code: number) => {
+      if (welcomed) bump(closes, String(code));
+      else {
+        clearTimeout(timer);
+        reject(new Error(`closed ${code} before welcome`));
+      }
+    });
+  });
+}
+
+async function connect(command: ConnectCommand): Promise<void> {
+  const started = Date.now();
+  const errors: Record<string, number> = {};
+  let launched = 0;
+  let inFlight = 0;
+  let ok = 0;
+  let failed = 0;
+  const deadline = started + command.timeoutMs + (command.count / command.ratePerSecond) * 1000 * 3;
+  await new Promise<void>((resolve) => {
+    const pump = (): void => {
+      const allowed = Math.min(command.count, Math.floor(((Date.now() - started) / 1000) * command.ratePerSecond) + 1);
+      while (launched < allowed && inFlight < command.maxInFlight) {
+        const index = command.firstIndex + launched;
+        launched++;
+        inFlight++;
+        const address = command.localAddresses[index % Math.max(1, command.localAddresses.length)];
+        openOne(command.url, address, command.timeoutMs).then(
+          (client) => {
+            clients.push(client);
+            ok++;
+          },
+          (error: Error & { code?: string }) => {
+            failed++;
+            bump(errors, error.code ?? error.message.slice(0, 60));
+          },
+        ).finally(() => {
+          inFlight--;
+        });
+      }
+      if ((launched >= command.count && inFlight === 0) || Date.now() > deadline) resolve();
+      else setTimeout(pump, 5);
+    };
+    pump();
+  });
+  send({ type: 'connected', ok, failed, errors, durationMs: Date.now() - started });
+}
+
+function ticks(command: TicksCommand): void {
+  const expectedPerClient = Math.floor((command.windowEnd - command.windowStart) / 1000) + 1;
+  let received = 0;
+  let duplicates = 0;
+  let outside = 0;
+  let open = 0;
+  const latencies: number[] = [];
+  for (const client of clients) {
+    if (client.ws.readyState === WebSocket.OPEN) open++;
+    const seen = new Set<number>();
+    client.epochs.forEach((epochMs, i) => {
+      if (epochMs < command.windowStart || epochMs > command.windowEnd) {
+        outside++;
+        return;
+      }
+      if (seen.has(epochMs)) {
+        duplicates++;
+        return;
+      }
+      seen.add(epochMs);
+      received++;
+      latencies.push(client.latencies[i] ?? Number.NaN);
+    });
+  }
+  const cpu = process.cpuUsage();
+  send({
+    type: 'ticks',
+    clients: clients.length,
+    open,
+    expected: expectedPerClient * clients.length,
+    received,
+    duplicates,
+    latencies: Float64Array.from(latencies),
+    outside,
+    otherMessages,
+    closes,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+  });
+}
+
+async function closeAll(): Promise<void> {
+  const pending = clients.map(
+    (client) =>
+      new Promise<void>((resolve) => {
+        if (client.ws.readyState === WebSocket.CLOSED) return resolve();
+        const timer = setTimeout(() => {
+          client.ws.terminate();
+          resolve();
+        }, 5000);
+        client.ws.once('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        client.ws.close(1000);
+      }),
+  );
+  await Promise.all(pending);
+  const closed = clients.length;
+  clients.length = 0;
+  send({ type: 'closed', closed });
+}
+
+/** One connect → welcome → close cycle; resolves with the welcome's ids. */
+function cycle(url: string, localAddress: string | undefined, onWelcome: (sessionId: string) => void, onClosing: (sessionId: string) => void): Promise<{ sessionId: string; instanceId: string }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { localAddress, perMessageDeflate: false, handshakeTimeout: 10_000 });
+    let ids: { sessionId: string; instanceId: string } | undefined;
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new Error(ids ? 'close timeout' : 'welcome timeout'));
+    }, 15_000);
+    ws.once('message', (data: Buffer) => {
+      try {
+        const welcome = JSON.parse(data.toString()) as { type?: unknown; sessionId?: unknown; instanceId?: unknown };
+        if (welcome.type !== 'welcome' || typeof welcome.sessionId !== 'string') throw new Error('first frame is not a welcome');
+        ids = { sessionId: welcome.sessionId, instanceId: typeof welcome.instanceId === 'string' ? welcome.instanceId : '' };
+      } catch (error) {
+        clearTimeout(timer);
+        ws.terminate();
+        reject(error instanceof Error ? error : new Error(String(error)));
+        return;
+      }
+      onWelcome(ids.sessionId);
+      onClosing(ids.sessionId);
+      ws.close(1000);
+    });
+    ws.on('error', () => undefined); // the close event follows and settles the cycle
+    ws.on('close', (code: number) => {
+      clearTimeout(timer);
+      if (ids) resolve(ids);
+      else reject(new Error(`closed ${code} before welcome`));
+    });
+  });
+}
+
+async function churn(command: ChurnCommand): Promise<void> {
+  const started = Date.now();
+  const stopAt = started + command.seconds * 1000;
+  const errors: Record<string, number> = {};
+  const sessionIds: string[] = [];
+  const instanceIds = new Set<string>();
+  const cycleMs: number[] = [];
+  let failures = 0;
+  const cpuBefore = process.cpuUsage();
+  const loop = async (loopIndex: number): Promise<void> => {
+    const name = `bench-${command.firstIndex + loopIndex}`;
+    const url = `${command.url}${command.url.includes('?') ? '&' : '?'}presence=0&name=${name}`;
+    // Bounded in time (stopAt) and count (a cycle takes well over 10 µs, so 1e6 is never reached).
+    for (let i = 0; i < 1_000_000 && Date.now() < stopAt; i++) {
+      const sample = i % command.sampleEvery === 0;
+      const address = command.localAddresses[(loopIndex + i) % Math.max(1, command.localAddresses.length)];
+      const t0 = performance.now();
+      try {
+        const ids = await cycle(
+          url,
+          address,
+          (sessionId) => {
+            if (sample) send({ type: 'churnSample', sessionId, event: 'open', at: Date.now() });
+          },
+          (sessionId) => {
+            if (sample) send({ type: 'churnSample', sessionId, event: 'close', at: Date.now() });
+          },
+        );
+        sessionIds.push(ids.sessionId);
+        if (ids.instanceId) instanceIds.add(ids.instanceId);
+        cycleMs.push(performance.now() - t0);
+      } catch (error) {
+        failures++;
+        bump(errors, (error as Error & { code?: string }).code ?? (error as Error).message.slice(0, 60));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: command.loops }, (_, i) => loop(i)));
+  const cpu = process.cpuUsage(cpuBefore);
+  send({
+    type: 'churn',
+    cycles: sessionIds.length,
+    failures,
+    errors,
+    sessionIds,
+    instanceIds: [...instanceIds],
+    durationMs: Date.now() - started,
+    cycleMs: Float64Array.from(cycleMs),
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+  });
+}
+
+process.on('message', (message: ParentMessage) => {
+  const run = async (): Promise<void> => {
+    switch (message.cmd) {
+      case 'connect':
+        return connect(message);
+      case 'ticks':
+        return ticks(message);
+      case 'churn':
+        return churn(message);
+      case 'close':
+        return closeAll();
+      case 'exit':
+        process.exit(0);
+    }
+  };
+  run().catch((error: unknown) => send({ type: 'error', message: String(error) }));
+});
+// The parent went away: never linger holding sockets.
+process.on('disconnect', () => process.exit(0));

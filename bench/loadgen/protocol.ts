@@ -1,0 +1,81 @@
+// Messages between the bench (parent) and its load-generator processes, over fork() IPC.
+
+export interface ConnectCommand {
+  cmd: 'connect';
+  url: string;
+  count: number;
+  /** Index of this process's first client, for names and source-address spreading. */
+  firstIndex: number;
+  localAddresses: string[];
+  /** Connections started per second by this process. */
+  ratePerSecond: number;
+  maxInFlight: number;
+  timeoutMs: number;
+}
+
+export interface TicksCommand {
+  cmd: 'ticks';
+  /** First and last second boundary (epochMs) counted; every client expects each of them once. */
+  windowStart: number;
+  windowEnd: number;
+}
+
+export interface ChurnCommand {
+  cmd: 'churn';
+  url: string;
+  loops: number;
+  firstIndex: number;
+  seconds: number;
+  localAddresses: string[];
+  /** Every sampleEvery-th cycle of each loop is reported at once for database-lag probing. */
+  sampleEvery: number;
+}
+
+export type ParentMessage = ConnectCommand | TicksCommand | ChurnCommand | { cmd: 'close' } | { cmd: 'exit' };
+
+export interface ConnectResult {
+  type: 'connected';
+  ok: number;
+  failed: number;
+  errors: Record<string, number>;
+  durationMs: number;
+}
+
+export interface TicksResult {
+  type: 'ticks';
+  clients: number;
+  /** Clients still open at the time of the report. */
+  open: number;
+  expected: number;
+  received: number;
+  duplicates: number;
+  /** Arrival − epochMs of every counted tick, ms. */
+  latencies: Float64Array;
+  /** Ticks seen outside the window (before it started or after it ended). */
+  outside: number;
+  otherMessages: Record<string, number>;
+  closes: Record<string, number>;
+  cpuSeconds: number;
+}
+
+export interface ChurnSample {
+  type: 'churnSample';
+  sessionId: string;
+  /** 'open': welcome received at `at`; 'close': client began closing at `at`. */
+  event: 'open' | 'close';
+  at: number;
+}
+
+export interface ChurnResult {
+  type: 'churn';
+  cycles: number;
+  failures: number;
+  errors: Record<string, number>;
+  sessionIds: string[];
+  instanceIds: string[];
+  durationMs: number;
+  cycleMs: Float64Array;
+  cpuSeconds: number;
+}
+
+export type ChildMessage = ConnectResult | TicksResult | ChurnSample | ChurnResult | { type: 'closed'; closed: number } | { type: 'error'; message: string };

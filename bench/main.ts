@@ -1,0 +1,168 @@
+// npm run bench -- <scenario> [options]
+//
+// Scenarios (each runs Pulse, then the bare-ws reference, with the same clients and processes):
+//   ticks  --clients N (1000) --seconds S (10) [--workers W] [--db pg|pglite] [--loadgen-procs P] [--connect-rate R]
+//   fib    --clients N (100) --seconds S (10) [--large-seconds S] [--db pg|pglite]
+//   churn  --workers W (4) --seconds S (10)                       PostgreSQL only
+//   chart                                                         bench/results/ticks-*.json → bench/results/ticks.svg
+//   smoke  (or any scenario with --smoke): tiny sizes, checks correctness; exit 1 when a check fails
+// Common: --servers pulse,reference  --pg-url postgres://…/postgres (admin URL; a bench database is
+//         created and dropped)  --server-workers N (Pulse PULSE_WORKERS and reference --workers)  --strict
+//
+// Prints a table per scenario and, as the very last line, one line of JSON; writes
+// bench/results/<scenario>-<timestamp>.json.
+import { fileURLToPath } from 'node:url';
+import { writeChart } from './chart.js';
+import { renderTable, saveReport, type Row, type ScenarioReport } from './lib/report.js';
+import { defaultPgAdminUrl, type DbKind, type ServerKind } from './lib/servers.js';
+import { intOption, parseArgs, stringOption, type ParsedArgs } from './lib/util.js';
+import { CHURN_ROWS, runChurn } from './scenarios/churn.js';
+import { FIB_ROWS, runFib } from './scenarios/fib.js';
+import { runTicks, TICKS_ROWS } from './scenarios/ticks.js';
+
+const log = (line: string): void => console.error(line);
+
+function commonOptions(args: ParsedArgs): { servers: ServerKind[]; pgAdminUrl: string; db: DbKind } {
+  const servers = stringOption(args, 'servers', 'pulse,reference')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const s of servers) if (s !== 'pulse' && s !== 'reference') throw new Error(`--servers: unknown server ${s}`);
+  const db = stringOption(args, 'db', 'pg');
+  if (db !== 'pg' && db !== 'pglite') throw new Error('--db must be pg or pglite');
+  return { servers: servers as ServerKind[], pgAdminUrl: stringOption(args, 'pg-url', defaultPgAdminUrl()), db };
+}
+
+/** A PostgreSQL admin URL when the environment names one (for smoke: churn needs it). */
+export function smokePgUrl(): string | undefined {
+  return process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? process.env.BENCH_PG_URL;
+}
+
+export interface SmokeResult {
+  reports: ScenarioReport[];
+  skipped: string[];
+}
+
+/** The CI-sized run of all three scenarios; churn only when a PostgreSQL URL is given. */
+export async function runSmoke(pgUrl = smokePgUrl(), only?: string): Promise<SmokeResult> {
+  const reports: ScenarioReport[] = [];
+  const skipped: string[] = [];
+  const db: DbKind = pgUrl ? 'pg' : 'pglite';
+  const pgAdminUrl = pgUrl ?? defaultPgAdminUrl();
+  const servers: ServerKind[] = ['pulse', 'reference'];
+  if (!only || only === 'ticks') {
+    reports.push(await runTicks({ clients: 50, seconds: 3, workers: 1, db, pgAdminUrl, servers, connectRate: 500, log }));
+  }
+  if (!only || only === 'fib') {
+    reports.push(await runFib({ clients: 10, seconds: 2, largeSeconds: 2, largeCount: 3, db, pgAdminUrl, servers, log }));
+  }
+  if (!only || only === 'churn') {
+    if (pgUrl) reports.push(await runChurn({ loops: 2, seconds: 2, pgAdminUrl, servers, log }));
+    else skipped.push('churn: skipped (no TEST_DATABASE_URL / DATABASE_URL: churn needs PostgreSQL)');
+  }
+  return { reports, skipped };
+}
+
+const ROWS: Record<string, Row[]> = { ticks: TICKS_ROWS, fib: FIB_ROWS, churn: CHURN_ROWS };
+
+function print(report: ScenarioReport): void {
+  const path = saveReport(report);
+  console.log(`\n== ${report.scenario} == ${JSON.stringify(report.options)}`);
+  console.log(renderTable(report, ROWS[report.scenario] ?? []));
+  console.log(`saved ${path}`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  const scenario = args.positionals[0] ?? (args.options.has('smoke') ? 'smoke' : undefined);
+  const strict = args.options.has('strict') || args.options.has('smoke') || scenario === 'smoke';
+  let reports: ScenarioReport[] = [];
+  const extra: Record<string, unknown> = {};
+  switch (scenario) {
+    case 'smoke': {
+      const result = await runSmoke();
+      reports = result.reports;
+      for (const line of result.skipped) console.log(line);
+      extra.skipped = result.skipped;
+      break;
+    }
+    case 'ticks':
+    case 'fib':
+    case 'churn': {
+      if (args.options.has('smoke')) {
+        const result = await runSmoke(smokePgUrl(), scenario);
+        reports = result.reports;
+        for (const line of result.skipped) console.log(line);
+        extra.skipped = result.skipped;
+        break;
+      }
+      const common = commonOptions(args);
+      if (scenario === 'ticks') {
+        reports = [
+          await runTicks({
+            ...common,
+            clients: intOption(args, 'clients', 1000, 1, 200_000),
+            seconds: intOption(args, 'seconds', 10, 1, 600),
+            workers: intOption(args, 'workers', 1, 1, 64),
+            loadgenProcesses: args.options.has('loadgen-procs') ? intOption(args, 'loadgen-procs', 1, 1, 32) : undefined,
+            connectRate: intOption(args, 'connect-rate', 2500, 1, 100_000),
+            log,
+          }),
+        ];
+      } else if (scenario === 'fib') {
+        reports = [
+          await runFib({
+            ...common,
+            clients: intOption(args, 'clients', 100, 1, 10_000),
+            seconds: intOption(args, 'seconds', 10, 1, 600),
+            largeSeconds: intOption(args, 'large-seconds', 10, 1, 600),
+            largeCount: intOption(args, 'large-count', 10, 1, 100),
+            log,
+          }),
+        ];
+      } else {
+        if (common.db !== 'pg') throw new Error('churn needs PostgreSQL (--db pg)');
+        reports = [
+          await runChurn({
+            ...common,
+            loops: intOption(args, 'workers', 4, 1, 1000),
+            seconds: intOption(args, 'seconds', 10, 1, 600),
+            log,
+          }),
+        ];
+      }
+      break;
+    }
+    case 'chart': {
+      const path = writeChart();
+      console.log(`wrote ${path}`);
+      console.log(JSON.stringify({ scenario: 'chart', path }));
+      return 0;
+    }
+    default:
+      console.error('usage: npm run bench -- ticks|fib|churn|smoke|chart [options]   (see bench/README.md)');
+      return 2;
+  }
+  for (const report of reports) print(report);
+  const ok = reports.every((r) => r.checks.ok);
+  // The last line: one line of JSON, nothing before it on the line.
+  const summary = reports.length === 1 && !extra.skipped ? reports[0] : { scenario: scenario ?? 'smoke', ok, reports, ...extra };
+  console.log(JSON.stringify(summary));
+  return strict && !ok ? 1 : 0;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  // Every run stops by itself: a hard ceiling far above any scenario's own bounds.
+  const ceiling = setTimeout(() => {
+    console.error('bench: hard time limit reached, exiting');
+    process.exit(3);
+  }, 45 * 60_000);
+  ceiling.unref();
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+      process.exit(1);
+    },
+  );
+}

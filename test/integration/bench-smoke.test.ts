@@ -1,0 +1,65 @@
+// The bench at CI size: correctness only (every answer right, no tick lost, the database exact
+// after churn), never speed. Runs Pulse (built into dist/ if needed) and the bare-ws reference.
+// Churn needs PostgreSQL: it runs when TEST_DATABASE_URL (or DATABASE_URL) is set, else it is skipped.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { smokePgUrl } from '../../bench/main.js';
+import { defaultPgAdminUrl, ensurePulseBuilt, type DbKind, type ServerKind } from '../../bench/lib/servers.js';
+import { runChurn } from '../../bench/scenarios/churn.js';
+import { runFib } from '../../bench/scenarios/fib.js';
+import { runTicks } from '../../bench/scenarios/ticks.js';
+
+const pgUrl = smokePgUrl();
+const db: DbKind = pgUrl ? 'pg' : 'pglite';
+const pgAdminUrl = pgUrl ?? defaultPgAdminUrl();
+const servers: ServerKind[] = ['pulse', 'reference'];
+const log = (): void => undefined;
+
+test('bench smoke', { timeout: 600_000 }, async (t) => {
+  ensurePulseBuilt(() => undefined);
+
+  await t.test('ticks: 50 clients, 3 s: every tick arrives once', { timeout: 180_000 }, async () => {
+    const report = await runTicks({ clients: 50, seconds: 3, workers: 1, db, pgAdminUrl, servers, connectRate: 500, log });
+    for (const kind of servers) {
+      const m = report.servers[kind];
+      assert.ok(m, `${kind} measured`);
+      assert.equal(m.connected, 50, `${kind}: all clients connected`);
+      assert.ok(typeof m.ticksReceived === 'number' && m.ticksReceived > 0, `${kind}: ticks received`);
+      assert.equal(m.ticksExpected, 150, `${kind}: 3 ticks expected per client`);
+      assert.equal(m.ticksLost, 0, `${kind}: no tick lost`);
+      assert.equal(m.ticksDuplicate, 0, `${kind}: no tick twice`);
+    }
+    assert.deepEqual(report.checks.failures, []);
+  });
+
+  await t.test('fib: 10 clients, 2 s: every answer right', { timeout: 180_000 }, async () => {
+    const report = await runFib({ clients: 10, seconds: 2, largeSeconds: 2, largeCount: 3, db, pgAdminUrl, servers, log });
+    for (const kind of servers) {
+      const m = report.servers[kind];
+      assert.ok(m, `${kind} measured`);
+      assert.ok(typeof m.smallAnswers === 'number' && m.smallAnswers > 0, `${kind}: small-n answers`);
+      assert.equal(m.smallWrong, 0, `${kind}: small-n answers right (${String(m.errorSample)})`);
+      assert.equal(m.largeWrong, 0, `${kind}: big-n answers right (${String(m.errorSample)})`);
+      assert.ok(typeof m.largeChecked === 'number' && m.largeChecked >= 5, `${kind}: big-n answers checked`);
+      assert.equal(m.errors, 0, `${kind}: no error (${String(m.errorSample)})`);
+    }
+    assert.deepEqual(report.checks.failures, []);
+  });
+
+  await t.test('churn: 2 loops, 2 s: the database is exact afterwards', { timeout: 180_000, skip: pgUrl ? false : 'no TEST_DATABASE_URL: churn needs PostgreSQL' }, async () => {
+    const report = await runChurn({ loops: 2, seconds: 2, pgAdminUrl, servers, log });
+    const pulse = report.servers.pulse;
+    assert.ok(pulse, 'pulse measured');
+    assert.ok(typeof pulse.cycles === 'number' && pulse.cycles > 0, 'cycles completed');
+    assert.equal(pulse.failures, 0, `no failed cycle ${JSON.stringify(pulse.errors)}`);
+    assert.equal(pulse.duplicateWelcomeIds, 0, 'every welcome has its own sessionId');
+    assert.equal(pulse.dbConnectedUsers, 0, 'connected_users is empty');
+    assert.equal(pulse.dbMissing, 0, 'every welcomed session has its row');
+    assert.equal(pulse.dbExtra, 0, 'no row for a session never welcomed');
+    assert.equal(pulse.dbOpen, 0, 'every session row is closed');
+    assert.equal(pulse.dbExact, true, 'database exact');
+    const reference = report.servers.reference;
+    assert.ok(reference && typeof reference.cycles === 'number' && reference.cycles > 0, 'reference cycles completed');
+    assert.deepEqual(report.checks.failures, []);
+  });
+});
