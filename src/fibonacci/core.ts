@@ -11,6 +11,8 @@ export const MAX_FIBONACCI_INDEX = 0x7fff_ffff;
  *   F(2k)   = F(2k+1) - F(2k-1)
  * Squarings are the only big multiplications; the textbook F(k)(2F(k+1) - F(k)) form
  * needs a third general product and measures 2-2.6x slower (DESIGN §8).
+ * The last step, the largest, needs only F(n), so it uses one product with L(k) = 2F(k-1) + F(k):
+ *   F(2k) = F(k) L(k),   F(2k+1) = F(k+1) L(k) - (-1)^k
  */
 function fibonacciUnsigned(m: number): bigint {
   if (m < 2) return BigInt(m);
@@ -18,7 +20,7 @@ function fibonacciUnsigned(m: number): bigint {
   let previous = 0n; // F(k-1)
   let current = 1n; // F(k)
   let k = 1;
-  for (let bit = 30 - Math.clz32(m); bit >= 0; bit--) {
+  for (let bit = 30 - Math.clz32(m); bit >= 1; bit--) {
     const currentSquared = current * current;
     const previousSquared = previous * previous;
     const lower = currentSquared + previousSquared; // F(2k-1)
@@ -35,7 +37,9 @@ function fibonacciUnsigned(m: number): bigint {
       k = 2 * k + 1;
     }
   }
-  return current;
+  const lucas = 2n * previous + current; // L(k)
+  if ((m & 1) === 0) return current * lucas;
+  return (current + previous) * lucas - ((k & 1) === 0 ? 1n : -1n);
 }
 
 /** F(n) for any integer |n| <= MAX_FIBONACCI_INDEX; negative n by F(-n) = (-1)^(n+1) F(n). */
