@@ -1,9 +1,10 @@
 // Versioned migrations: src/db/migrations/NNN_name.sql, applied in order, once, in one
 // transaction each. An advisory lock makes instances that boot together take turns.
 import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { MIGRATIONS_DIR } from '../paths.js';
 import type { Db } from './driver.js';
 
-const MIGRATIONS_DIR = new URL('./migrations/', import.meta.url);
 const MIGRATION_LOCK = 7_246_001;
 
 export interface Migration {
@@ -12,14 +13,14 @@ export interface Migration {
   sql: string;
 }
 
-export function loadMigrations(dir: URL = MIGRATIONS_DIR): Migration[] {
+export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
   return readdirSync(dir)
     .filter((file) => /^\d+_[\w-]+\.sql$/.test(file))
     .sort()
     .map((file) => ({
       version: Number.parseInt(file, 10),
       name: file.replace(/\.sql$/, ''),
-      sql: readFileSync(new URL(file, dir), 'utf8'),
+      sql: readFileSync(join(dir, file), 'utf8'),
     }));
 }
 

@@ -1,0 +1,108 @@
+// Wires the parts together; nothing else.
+
+import websocket from '@fastify/websocket';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import { startTicker, type Ticker } from './clock/ticker.js';
+import type { Config } from './config.js';
+import { createPgDb, createPgliteDb } from './db/driver.js';
+import { FibonacciService } from './fibonacci/service.js';
+import { Gateway } from './gateway/gateway.js';
+import { registerGatewayRoutes } from './gateway/routes.js';
+import { UpgradeGate } from './gateway/upgrade.js';
+import { Metrics } from './http/metrics.js';
+import { registerHttpRoutes } from './http/routes.js';
+import { Presence } from './presence/presence.js';
+
+export interface Pulse {
+  app: FastifyInstance;
+  presence: Presence;
+  gateway: Gateway;
+  metrics: Metrics;
+  /** Listens on config.port/host; resolves with the bound port. */
+  listen(): Promise<number>;
+  /** Graceful stop (DESIGN §5): not ready, refuse upgrades, close clients with 1001, close the sessions, exit. */
+  stop(): Promise<void>;
+}
+
+export async function buildPulse(config: Config): Promise<Pulse> {
+  const app = Fastify({
+    logger: { level: config.logLevel },
+    trustProxy: config.trustProxy,
+    // One log line per HTTP request would drown the connection events at 100k clients.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024,
+  });
+  const metrics = new Metrics();
+  const presence = new Presence({
+    openDb: () => (config.databaseUrl ? Promise.resolve(createPgDb(config.databaseUrl, app.log)) : createPgliteDb(config.dataDir)),
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    instanceTtlMs: config.instanceTtlMs,
+    sweepIntervalMs: config.sweepIntervalMs,
+    maxQueueBytes: config.dbQueueMaxBytes,
+    log: app.log,
+    metrics: {
+      batchSize: (size) => metrics.dbBatchSize.observe(size),
+      batchSeconds: (seconds) => metrics.dbBatchSeconds.observe(seconds),
+      eventLagSeconds: (seconds) => metrics.dbLag.observe(seconds),
+      queueDepth: (events, bytes) => {
+        metrics.dbQueueEvents.set(events);
+        metrics.dbQueueBytes.set(bytes);
+      },
+      written: (events) => metrics.dbEventsWritten.inc(events),
+      failed: () => metrics.dbWriteFailures.inc(),
+      resync: (reason, replaced) => {
+        metrics.dbResyncs.inc({ reason });
+        metrics.dbEventsReplaced.inc(replaced);
+      },
+      sweptSessions: (count) => metrics.sweptSessions.inc(count),
+    },
+  });
+  const fibonacci = new FibonacciService({
+    cacheBytes: config.fibCacheBytes,
+    observe: (path, seconds) => {
+      metrics.fibDuration.observe({ path }, seconds);
+      if (path === 'cache') metrics.fibCacheHits.inc();
+    },
+    onError: (err) => app.log.error({ err: err.message }, 'fibonacci worker failed'),
+  });
+  const gateway = new Gateway(config, presence, fibonacci, metrics, app.log);
+
+  await app.register(websocket, {
+    options: { maxPayload: config.maxMessageBytes, perMessageDeflate: false },
+    // Clients are closed by the gateway's drain, with 1001 and their sessions recorded.
+    preClose: (done) => done(),
+  });
+  registerGatewayRoutes(app, gateway, new UpgradeGate(config), (status) => metrics.upgradesRejected.inc({ status: String(status) }));
+  await registerHttpRoutes(app, { presence, gateway, fibonacci, metrics, fibMaxN: config.fibMaxN });
+
+  let ticker: Ticker | undefined;
+  let stopping: Promise<void> | undefined;
+
+  return {
+    app,
+    presence,
+    gateway,
+    metrics,
+    async listen() {
+      void presence.start();
+      await app.listen({ port: config.port, host: config.host });
+      ticker = startTicker((epochMs) => gateway.tick(epochMs));
+      const address = app.server.address();
+      return typeof address === 'object' && address ? address.port : config.port;
+    },
+    stop() {
+      stopping ??= (async () => {
+        const deadline = Date.now() + config.shutdownTimeoutMs;
+        app.log.info({ connections: gateway.connectionCount }, 'draining');
+        await gateway.drain(deadline - 2_000);
+        ticker?.stop();
+        await presence.stop(deadline);
+        await app.close();
+        await fibonacci.close();
+        metrics.close();
+        app.log.info('stopped');
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,78 @@
+// One open WebSocket: its session (the same object presence keeps), its limiter, and the few
+// flags the gateway needs. Kept small on purpose: there may be 100,000 of these.
+
+import type { WebSocket } from 'ws';
+import type { LiveSession, SessionProtocol } from '../presence/live-sessions.js';
+import type { RateLimiter } from './rate-limiter.js';
+
+const TEXT_FRAME = { binary: false } as const;
+/** A slow client cannot read its close frame either: give it this long, then drop the TCP connection. */
+const SLOW_CLOSE_GRACE_MS = 1_000;
+
+export class Connection implements LiveSession {
+  /** Cleared by each ping, set by each pong or frame: a peer still false at the next ping is gone. */
+  alive = true;
+  /** Answers waiting for a worker; more than FIB_MAX_IN_FLIGHT → BUSY. */
+  inFlight = 0;
+  /** Set when answers must wait for an earlier, slower one, to keep replies in request order. */
+  replyTail: Promise<void> | undefined;
+  /** The close code and reason the server sent, recorded on the session instead of the peer's echo. */
+  closeCode: number | undefined;
+  closeReason: string | undefined;
+  expiryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly id: string,
+    readonly userId: string,
+    readonly name: string,
+    readonly protocol: SessionProtocol,
+    readonly remoteAddr: string | null,
+    readonly userAgent: string | null,
+    readonly connectedAt: number,
+    readonly limiter: RateLimiter,
+    readonly wantsPresence: boolean,
+  ) {}
+
+  get isOpen(): boolean {
+    return this.socket.readyState === 1;
+  }
+
+  /**
+   * Writes a frame unless the client has fallen too far behind, in which case it is closed with
+   * 1013 instead of letting its buffer grow. Returns whether the frame was written.
+   */
+  send(frame: string | Buffer, closeAboveBytes: number): boolean {
+    if (this.socket.readyState !== 1) return false;
+    if (this.socket.bufferedAmount > closeAboveBytes) {
+      this.closeSlow();
+      return false;
+    }
+    this.socket.send(frame, TEXT_FRAME);
+    return true;
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closeCode === undefined) {
+      this.closeCode = code;
+      this.closeReason = reason;
+    }
+    this.socket.close(code, reason);
+  }
+
+  /** Closes with 1013 and, since the peer is not reading, does not wait for its close frame for long. */
+  closeSlow(): void {
+    if (this.closeCode !== undefined) return;
+    this.close(1013, 'client too slow to keep up');
+    setTimeout(() => this.socket.terminate(), SLOW_CLOSE_GRACE_MS).unref();
+  }
+
+  /** Drops a silent peer without a closing handshake; its session records 1006. */
+  terminate(reason: string): void {
+    if (this.closeCode === undefined) {
+      this.closeCode = 1006;
+      this.closeReason = reason;
+    }
+    this.socket.terminate();
+  }
+}

@@ -1,0 +1,130 @@
+// JSON protocol v1 codec: client frames → requests, answers → bytes. Pure: no sockets.
+// Incoming frames are at most MAX_MESSAGE_BYTES, so parsing and the depth walk are bounded.
+
+import { z } from 'zod';
+import { checkJsonN, parseIntegerText } from '../fibonacci/parse.js';
+import type { FibonacciAnswer } from '../fibonacci/service.js';
+import type { OnlineUser, PresenceChanges } from '../presence/online-users.js';
+import type { ErrorCode } from './protocol.js';
+
+export const MAX_JSON_DEPTH = 32;
+export const MAX_ID_LENGTH = 64;
+
+/** A request id as the client sent it: echoed back verbatim. */
+export type RequestId = string | number | null;
+
+export type JsonRequest =
+  | { type: 'fibonacci'; id: RequestId; n: number }
+  | { type: 'users'; id: RequestId }
+  | { type: 'error'; id: RequestId; code: ErrorCode; message: string };
+
+const requestId = z.union([z.string().max(MAX_ID_LENGTH), z.number().int().refine(Number.isSafeInteger)]);
+const envelope = z.object({ type: z.enum(['fibonacci', 'users']), id: requestId.optional() });
+
+function depthExceeds(value: unknown, limit: number): boolean {
+  // Iterative, so a hostile frame cannot exhaust the stack.
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(node)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+function invalid(id: RequestId, code: ErrorCode, message: string): JsonRequest {
+  return { type: 'error', id, code, message };
+}
+
+/** Decodes one text frame of the JSON protocol. Never throws. */
+export function decodeJsonFrame(text: string, maxN: number): JsonRequest {
+  const first = text.trimStart().charCodeAt(0);
+  // `{` or `[` → JSON; anything else is a bare integer as text (or not a number at all).
+  if (first !== 0x7b && first !== 0x5b) {
+    const parsed = parseIntegerText(text, maxN);
+    return parsed.ok ? { type: 'fibonacci', id: null, n: parsed.n } : invalid(null, parsed.code, parsed.message);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return invalid(null, 'INVALID_JSON', 'frame is not valid JSON');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return invalid(null, 'INVALID_MESSAGE', 'expected a JSON object with a "type"');
+  }
+  if (depthExceeds(value, MAX_JSON_DEPTH)) {
+    return invalid(null, 'INVALID_MESSAGE', `JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+  }
+  const message = value as Record<string, unknown>;
+  const idCheck = requestId.optional().safeParse(message.id);
+  const id: RequestId = idCheck.success ? (idCheck.data ?? null) : null;
+  if (!idCheck.success) {
+    return invalid(null, 'INVALID_MESSAGE', `"id" must be a string of at most ${MAX_ID_LENGTH} characters or a safe integer`);
+  }
+  const checked = envelope.safeParse(message);
+  if (!checked.success) {
+    return invalid(id, 'INVALID_MESSAGE', '"type" must be "fibonacci" or "users"');
+  }
+  if (checked.data.type === 'users') return { type: 'users', id };
+  if (!Object.hasOwn(message, 'n')) return invalid(id, 'INVALID_MESSAGE', 'a fibonacci request needs "n"');
+  const n = checkJsonN(message.n, maxN);
+  return n.ok ? { type: 'fibonacci', id, n: n.n } : invalid(id, n.code, n.message);
+}
+
+// --- server → client. Strings are assembled by hand where it saves re-escaping big values. ---
+
+function idJson(id: RequestId): string {
+  return id === null ? 'null' : typeof id === 'number' ? String(id) : JSON.stringify(id);
+}
+
+export function encodeFibonacci(id: RequestId, answer: FibonacciAnswer): string {
+  // `value` is digits with an optional sign: nothing to escape, so a 200 kB answer is not scanned again.
+  return `{"type":"fibonacci","id":${idJson(id)},"n":${answer.n},"value":"${answer.value}","digits":${answer.digits}}`;
+}
+
+export function encodeError(id: RequestId, code: ErrorCode, message: string): string {
+  return `{"type":"error","id":${idJson(id)},"code":"${code}","message":${JSON.stringify(message)}}`;
+}
+
+export interface WelcomeInfo {
+  sessionId: string;
+  user: { id: string; name: string };
+  instanceId: string;
+  now: number;
+  limits: { maxN: number; maxMessageBytes: number; messagesPerSecond: number };
+}
+
+export function encodeWelcome(info: WelcomeInfo): string {
+  return JSON.stringify({
+    type: 'welcome',
+    protocol: 1,
+    sessionId: info.sessionId,
+    user: info.user,
+    instanceId: info.instanceId,
+    now: new Date(info.now).toISOString(),
+    limits: info.limits,
+  });
+}
+
+/** The part of a `users` reply that does not depend on the request: cached per presence version. */
+export function encodeUsersBody(online: number, users: OnlineUser[], truncated: boolean): string {
+  const list = users.map((u) => ({ id: u.id, name: u.name, sessions: u.sessions, since: new Date(u.since).toISOString() }));
+  return `"online":${online},"users":${JSON.stringify(list)}${truncated ? ',"truncated":true' : ''}`;
+}
+
+export function encodeUsers(id: RequestId, body: string): string {
+  return `{"type":"users","id":${idJson(id)},${body}}`;
+}
+
+export function encodePresence(changes: PresenceChanges, limit: number): string {
+  const truncated = changes.joinedCount > limit || changes.leftCount > limit;
+  return JSON.stringify({
+    type: 'presence',
+    online: changes.online,
+    joined: changes.joined,
+    left: changes.left,
+    ...(truncated ? { truncated: true, joinedCount: changes.joinedCount, leftCount: changes.leftCount } : {}),
+  });
+}

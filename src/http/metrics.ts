@@ -1,0 +1,70 @@
+// Prometheus metrics (prom-client). One registry per app, so tests can run several apps in
+// one process. Hot paths only increment counters; gauges that cost a scan are collected on scrape.
+
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly connections = new Gauge({ name: 'pulse_connections', help: 'Open WebSocket connections by protocol', labelNames: ['protocol'] as const, registers: [this.registry] });
+  readonly connectionsTotal = new Counter({ name: 'pulse_connections_total', help: 'Accepted WebSocket connections by protocol', labelNames: ['protocol'] as const, registers: [this.registry] });
+  readonly upgradesRejected = new Counter({ name: 'pulse_upgrades_rejected_total', help: 'Refused upgrades by HTTP status', labelNames: ['status'] as const, registers: [this.registry] });
+  readonly closes = new Counter({ name: 'pulse_closes_total', help: 'Closed connections by recorded close code', labelNames: ['code'] as const, registers: [this.registry] });
+  readonly usersOnline = new Gauge({ name: 'pulse_users_online', help: 'Users online across all instances', registers: [this.registry] });
+  readonly ticksSent = new Counter({ name: 'pulse_ticks_sent_total', help: 'Tick frames written to sockets', registers: [this.registry] });
+  readonly ticksSkipped = new Counter({ name: 'pulse_ticks_skipped_total', help: 'Tick frames skipped for slow clients (over SLOW_CLIENT_SKIP_BYTES buffered)', registers: [this.registry] });
+  readonly slowClientCloses = new Counter({ name: 'pulse_slow_client_closes_total', help: 'Connections closed with 1013 for buffering over SLOW_CLIENT_CLOSE_BYTES', registers: [this.registry] });
+  readonly tickFanout = new Histogram({
+    name: 'pulse_tick_fanout_seconds',
+    help: 'Time from the second boundary until the tick was handed to every socket',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+  readonly messages = new Counter({ name: 'pulse_messages_total', help: 'Client frames received by protocol', labelNames: ['protocol'] as const, registers: [this.registry] });
+  readonly errors = new Counter({ name: 'pulse_errors_total', help: 'Error replies by code', labelNames: ['code'] as const, registers: [this.registry] });
+  readonly rateLimited = new Counter({ name: 'pulse_rate_limited_total', help: 'Frames answered RATE_LIMITED', registers: [this.registry] });
+  readonly fibDuration = new Histogram({
+    name: 'pulse_fibonacci_seconds',
+    help: 'Fibonacci answer time by path (table, inline, worker, cache)',
+    labelNames: ['path'] as const,
+    buckets: [0.00001, 0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly fibCacheHits = new Counter({ name: 'pulse_fibonacci_cache_hits_total', help: 'Fibonacci answers served from the result cache', registers: [this.registry] });
+  readonly dbBatchSize = new Histogram({ name: 'pulse_db_batch_size', help: 'Session events per database batch', buckets: [1, 2, 5, 10, 50, 100, 500, 1000, 2000], registers: [this.registry] });
+  readonly dbBatchSeconds = new Histogram({ name: 'pulse_db_batch_seconds', help: 'Database batch round trip', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers: [this.registry] });
+  readonly dbLag = new Histogram({ name: 'pulse_db_lag_seconds', help: 'Time from a session event to its commit', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30], registers: [this.registry] });
+  readonly dbQueueEvents = new Gauge({ name: 'pulse_db_queue_events', help: 'Session events waiting for the database', registers: [this.registry] });
+  readonly dbQueueBytes = new Gauge({ name: 'pulse_db_queue_bytes', help: 'Estimated bytes of session events waiting for the database', registers: [this.registry] });
+  readonly dbEventsWritten = new Counter({ name: 'pulse_db_events_written_total', help: 'Session events written to the database', registers: [this.registry] });
+  readonly dbWriteFailures = new Counter({ name: 'pulse_db_write_failures_total', help: 'Failed database batches (retried)', registers: [this.registry] });
+  readonly dbResyncs = new Counter({ name: 'pulse_db_resyncs_total', help: 'Rewrites of this instance\'s open sessions from memory', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly dbEventsReplaced = new Counter({ name: 'pulse_db_events_replaced_total', help: 'Queued session events superseded by a resync', registers: [this.registry] });
+  readonly sweptSessions = new Counter({ name: 'pulse_swept_sessions_total', help: 'Sessions of lost instances closed by this instance\'s sweeper', registers: [this.registry] });
+  readonly eventLoopLag: Gauge<'quantile'>;
+  private readonly loopDelay: IntervalHistogram;
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+    this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    this.loopDelay.enable();
+    const loopDelay = this.loopDelay;
+    this.eventLoopLag = new Gauge({
+      name: 'pulse_event_loop_lag_seconds',
+      help: 'Event-loop delay since the previous scrape, by quantile',
+      labelNames: ['quantile'] as const,
+      registers: [this.registry],
+      collect() {
+        this.set({ quantile: '0.5' }, loopDelay.percentile(50) / 1e9);
+        this.set({ quantile: '0.99' }, loopDelay.percentile(99) / 1e9);
+        this.set({ quantile: '1' }, loopDelay.max / 1e9);
+        loopDelay.reset();
+      },
+    });
+  }
+
+  close(): void {
+    this.loopDelay.disable();
+  }
+}
