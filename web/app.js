@@ -399,6 +399,7 @@ function onFibonacci(msg) {
   ui.fibDigits.textContent = numberFormat.format(Number(msg.digits));
   ui.fibDigitsUnit.textContent = Number(msg.digits) === 1 ? 'digit' : 'digits';
   ui.fibTiming.textContent = ` · ${Math.round(elapsed)} ms round trip`;
+  ui.fibValue.classList.toggle('long', value.length > 240);
   ui.fibValue.value = value; // set once; the textarea scrolls on its own
   ui.fibValue.scrollTop = 0;
   ui.fibCopy.disabled = value === '';

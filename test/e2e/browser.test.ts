@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page, type WebSocketRoute } from 'playwright-core';
 import { SignJWT } from 'jose';
 import { startPulse } from '../helpers/pulse.js';
 
@@ -258,6 +258,44 @@ describe('web client, open mode', { skip, timeout: 120_000 }, () => {
     await waitOpen(ada.page);
     await waitForUser(ada.page, await ownUserId(ada.page));
     assertClean(ada);
+  });
+
+  test('a dropped connection shows its close code and reconnects by itself', async () => {
+    const w = await openPage('about:blank');
+    try {
+      const routes: WebSocketRoute[] = [];
+      await w.page.routeWebSocket(/\/ws(\?|$)/, (ws) => {
+        routes.push(ws);
+        ws.connectToServer();
+      });
+      await w.page.goto(`${pulse.baseUrl}/?name=Hedy`);
+      await waitOpen(w.page);
+      const id = await ownUserId(w.page);
+      await waitForUser(w.page, id);
+      // Record every state the page shows: the jittered delay may be only a few milliseconds.
+      await w.page.evaluate(() => {
+        const el = document.querySelector('#state');
+        const seen: string[] = [];
+        Object.assign(globalThis, { seenStates: seen });
+        if (!el) throw new Error('no #state');
+        // (no named helper functions in here: tsx would wrap them in a __name() the page lacks)
+        new MutationObserver(() => seen.push(`${el.getAttribute('data-state')}: ${el.textContent}`)).observe(el, { childList: true, characterData: true, subtree: true, attributes: true });
+      });
+      await routes.at(-1)?.close({ code: 1013, reason: 'overloaded' });
+      await w.page.waitForFunction(() => (globalThis as unknown as { seenStates: string[] }).seenStates.some((s) => s.startsWith('open')), null, WAIT);
+      const seen = await w.page.evaluate(() => (globalThis as unknown as { seenStates: string[] }).seenStates);
+      assert.ok(
+        seen.some((s) => /^reconnecting: Reconnecting in \d+ s \(closed 1013 overloaded\)$/.test(s)),
+        `states shown: ${seen.join(' | ')}`,
+      );
+      await waitOpen(w.page);
+      assert.equal(routes.length, 2, 'one new connection');
+      await waitForUser(w.page, id);
+      assert.equal(await w.page.locator('#users.stale').count(), 0, 'the list is fresh again');
+      assertClean(w);
+    } finally {
+      await w.context.close();
+    }
   });
 
   test('an invalid ?name= is refused by the page before connecting', async () => {
