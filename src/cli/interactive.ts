@@ -120,7 +120,7 @@ export function runInteractive(opts: CliOptions, term: Terminal): Promise<number
     let drainTimer: NodeJS.Timeout | undefined;
 
     const refresh = () => {
-      const parts = [clock || '----------  --:--:--'];
+      const parts = [clock || '---------- --:--:--'];
       if (stateText) parts.push(stateText);
       if (online !== null && ws) parts.push(formatOnline(online));
       screen.status(parts.join(' · '));
