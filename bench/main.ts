@@ -7,7 +7,7 @@
 //   chart                                                         bench/results/ticks-*.json → bench/results/ticks.svg
 //   smoke  (or any scenario with --smoke): tiny sizes, checks correctness; exit 1 when a check fails
 // Common: --servers pulse,reference  --pg-url postgres://…/postgres (admin URL; a bench database is
-//         created and dropped)  --server-workers N (Pulse PULSE_WORKERS and reference --workers)  --strict
+//         created and dropped)  --no-build (run dist/ as it is)  --strict (exit 1 when a check fails)
 //
 // Prints a table per scenario and, as the very last line, one line of JSON; writes
 // bench/results/<scenario>-<timestamp>.json.
@@ -74,6 +74,7 @@ function print(report: ScenarioReport): void {
 
 async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
+  if (args.options.has('no-build')) process.env.BENCH_NO_BUILD = '1';
   const scenario = args.positionals[0] ?? (args.options.has('smoke') ? 'smoke' : undefined);
   const strict = args.options.has('strict') || args.options.has('smoke') || scenario === 'smoke';
   let reports: ScenarioReport[] = [];

@@ -49,9 +49,11 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** `npm run build` when dist/src/main.js is missing or older than anything in src/. */
+/** `npm run build` when dist/src/main.js is missing or older than anything in src/ (unless BENCH_NO_BUILD=1). */
 export function ensurePulseBuilt(log: (line: string) => void = console.error): void {
   const built = existsSync(PULSE_ENTRY) ? statSync(PULSE_ENTRY).mtimeMs : 0;
+  // BENCH_NO_BUILD=1 (or --no-build): run dist/ as it is.
+  if (process.env.BENCH_NO_BUILD === '1' && built > 0) return;
   if (built > 0 && built >= newestMtime(join(REPO_ROOT, 'src'))) return;
   log('bench: building Pulse (npm run build)…');
   const result = spawnSync('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });

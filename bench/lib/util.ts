@@ -170,15 +170,19 @@ export function sampleTree(root: number): TreeSample {
   const pids = processTree(root);
   const names: string[] = [];
   for (const pid of pids) {
+    let name = '?';
+    try {
+      name = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      // gone
+    }
+    // tsx's esbuild service (the reference runs under `node --import tsx`) is not the server.
+    if (name === 'esbuild') continue;
+    names.push(name);
     rssKiB += readRssKiB(pid);
     ticks += readStat(pid)?.cpuTicks ?? 0;
-    try {
-      names.push(readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
-    } catch {
-      names.push('?');
-    }
   }
-  return { at: Date.now(), pids: pids.length, names, rssKiB, cpuSeconds: ticks / CLOCK_TICKS_PER_SECOND };
+  return { at: Date.now(), pids: names.length, names, rssKiB, cpuSeconds: ticks / CLOCK_TICKS_PER_SECOND };
 }
 
 /** CPU use between two samples, in percent of one core (200 = both cores of this machine). */

@@ -123,6 +123,9 @@ async function measure(kind: ServerKind, options: TicksOptions): Promise<Metrics
 }
 
 export async function runTicks(options: TicksOptions): Promise<ScenarioReport> {
+  if (options.workers > 1 && options.db !== 'pg' && options.servers.includes('pulse')) {
+    throw new Error('--workers > 1 needs PostgreSQL (--db pg): Pulse runs several processes only with DATABASE_URL');
+  }
   const startedAt = new Date().toISOString();
   const servers: ScenarioReport['servers'] = {};
   const failures: string[] = [];
