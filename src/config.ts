@@ -104,6 +104,11 @@ export function loadConfig(env: Env = process.env, cpuCount = 1): Config {
   if (slowClientCloseBytes < slowClientSkipBytes) {
     throw new ConfigError('SLOW_CLIENT_CLOSE_BYTES is invalid: expected a value at least SLOW_CLIENT_SKIP_BYTES');
   }
+  const rateLimitPerSecond = integer(env, 'RATE_LIMIT_PER_SECOND', 20, 0, 1_000_000);
+  const rateLimitBurst = integer(env, 'RATE_LIMIT_BURST', 40, 0, 1_000_000);
+  if (rateLimitPerSecond > 0 && rateLimitBurst < 1) {
+    throw new ConfigError('RATE_LIMIT_BURST is invalid: expected at least 1 while RATE_LIMIT_PER_SECOND is above 0');
+  }
   const heartbeatIntervalMs = integer(env, 'HEARTBEAT_INTERVAL_MS', 5_000, 100, 3_600_000);
   const instanceTtlMs = integer(env, 'INSTANCE_TTL_MS', 15_000, 300, 86_400_000);
   if (instanceTtlMs <= heartbeatIntervalMs) {
@@ -119,8 +124,8 @@ export function loadConfig(env: Env = process.env, cpuCount = 1): Config {
     fibMaxInFlight: integer(env, 'FIB_MAX_IN_FLIGHT', 4, 1, 1_000),
     fibCacheBytes: integer(env, 'FIB_CACHE_BYTES', 32 * 1024 * 1024, 0),
     maxMessageBytes: integer(env, 'MAX_MESSAGE_BYTES', 4096, 64, 1_048_576),
-    rateLimitPerSecond: integer(env, 'RATE_LIMIT_PER_SECOND', 20, 0, 1_000_000),
-    rateLimitBurst: integer(env, 'RATE_LIMIT_BURST', 40, 0, 1_000_000),
+    rateLimitPerSecond,
+    rateLimitBurst,
     maxConnections: integer(env, 'MAX_CONNECTIONS', 100_000, 1),
     maxConnectionsPerIp: integer(env, 'MAX_CONNECTIONS_PER_IP', 1_000, 1),
     slowClientSkipBytes,

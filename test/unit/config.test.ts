@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+test('defaults are those of DESIGN §6', () => {
+  const config = loadConfig({});
+  assert.equal(config.port, 8000);
+  assert.equal(config.host, '0.0.0.0');
+  assert.equal(config.databaseUrl, undefined);
+  assert.equal(config.dataDir, '.data');
+  assert.equal(config.fibMaxN, 1_000_000);
+  assert.equal(config.maxMessageBytes, 4096);
+  assert.equal(config.rateLimitPerSecond, 20);
+  assert.equal(config.rateLimitBurst, 40);
+  assert.equal(config.fibMaxInFlight, 4);
+  assert.equal(config.maxConnections, 100_000);
+  assert.equal(config.maxConnectionsPerIp, 1000);
+  assert.equal(config.slowClientSkipBytes, 65_536);
+  assert.equal(config.slowClientCloseBytes, 1_048_576);
+  assert.equal(config.pingIntervalMs, 15_000);
+  assert.equal(config.heartbeatIntervalMs, 5_000);
+  assert.equal(config.instanceTtlMs, 15_000);
+  assert.equal(config.allowedOrigins, undefined);
+  assert.equal(config.authJwtSecret, undefined);
+  assert.equal(config.trustProxy, false);
+  assert.equal(config.workers, 1);
+  assert.equal(config.logLevel, 'info');
+});
+
+test('a bad value is refused with one line naming the variable and what it accepts', () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ PORT: 'eighty' }, /^PORT="eighty" is invalid: expected an integer from 0 to 65535$/],
+    [{ PORT: '70000' }, /^PORT=/],
+    [{ FIB_MAX_N: '-1' }, /^FIB_MAX_N=/],
+    [{ DATABASE_URL: 'mysql://x' }, /^DATABASE_URL is invalid/],
+    [{ AUTH_JWT_SECRET: 'short' }, /^AUTH_JWT_SECRET is invalid: expected a secret of at least 32 characters$/],
+    [{ ALLOWED_ORIGINS: 'not a url' }, /^ALLOWED_ORIGINS contains/],
+    [{ ALLOWED_ORIGINS: 'https://a.example/path' }, /^ALLOWED_ORIGINS contains/],
+    [{ TRUST_PROXY: 'maybe' }, /^TRUST_PROXY=/],
+    [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL=/],
+    [{ PULSE_WORKERS: '2' }, /^PULSE_WORKERS is invalid without DATABASE_URL/],
+    [{ SLOW_CLIENT_SKIP_BYTES: '1000', SLOW_CLIENT_CLOSE_BYTES: '10' }, /^SLOW_CLIENT_CLOSE_BYTES is invalid/],
+    [{ HEARTBEAT_INTERVAL_MS: '5000', INSTANCE_TTL_MS: '4000' }, /^INSTANCE_TTL_MS is invalid/],
+    [{ RATE_LIMIT_BURST: '0' }, /^RATE_LIMIT_BURST/],
+  ];
+  for (const [env, message] of cases) {
+    assert.throws(() => loadConfig(env), (err: unknown) => err instanceof ConfigError && message.test(err.message) && !err.message.includes('\n'), JSON.stringify(env));
+  }
+});
+
+test('lists and switches parse', () => {
+  const config = loadConfig({
+    ALLOWED_ORIGINS: 'https://a.example, http://localhost:8000',
+    TRUST_PROXY: 'true',
+    DATABASE_URL: 'postgres://u:p@db:5432/pulse',
+    PULSE_WORKERS: 'auto',
+    RATE_LIMIT_PER_SECOND: '0',
+  }, 4);
+  assert.deepEqual(config.allowedOrigins, ['https://a.example', 'http://localhost:8000']);
+  assert.equal(config.trustProxy, true);
+  assert.equal(config.workers, 4);
+  assert.equal(loadConfig({ ALLOWED_ORIGINS: '*' }).allowedOrigins, '*');
+  assert.equal(config.rateLimitPerSecond, 0, '0 disables the limiter');
+});

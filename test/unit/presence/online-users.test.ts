@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { OnlineUsers } from '../../../src/presence/online-users.js';
+
+test('a user is online while any session is open, on any instance', () => {
+  const online = new OnlineUsers();
+  online.apply('alice', 'alice', 1, 1000);
+  online.applyRemote('i2', [['alice', 'alice', 1, 2000]]);
+  assert.equal(online.get('alice')?.sessions, 2);
+  online.apply('alice', 'alice', -1, 3000);
+  assert.equal(online.online, 1, 'still online through the other instance');
+  online.dropRemote('i2');
+  assert.equal(online.online, 0);
+});
+
+test('changes report who joined and who left since the last call, not who came and went', () => {
+  const online = new OnlineUsers();
+  online.apply('bob', 'bob', 1, 0);
+  assert.deepEqual(online.takeChanges(100), { online: 1, joined: [{ id: 'bob', name: 'bob' }], left: [], joinedCount: 1, leftCount: 0 });
+  online.apply('flash', 'flash', 1, 0);
+  online.apply('flash', 'flash', -1, 0);
+  online.apply('bob', 'bob', 1, 0); // a second tab is not a join
+  assert.equal(online.takeChanges(100), undefined);
+  online.apply('bob', 'bob', -2, 0);
+  assert.deepEqual(online.takeChanges(100), { online: 0, joined: [], left: [{ id: 'bob', name: 'bob' }], joinedCount: 0, leftCount: 1 });
+});
+
+test('changes are capped per list but counted in full', () => {
+  const online = new OnlineUsers();
+  for (let i = 0; i < 250; i++) online.apply(`u${i}`, `u${i}`, 1, 0);
+  const changes = online.takeChanges(100)!;
+  assert.equal(changes.joined.length, 100);
+  assert.equal(changes.joinedCount, 250);
+});
+
+test('a snapshot replaces what was known of a remote instance', () => {
+  const online = new OnlineUsers();
+  online.applyRemote('i2', [['a', 'a', 2, 0], ['b', 'b', 1, 0]]);
+  online.takeChanges(100);
+  online.replaceRemote('i2', [{ userId: 'a', name: 'a', sessions: 1, since: 0 }, { userId: 'c', name: 'c', sessions: 1, since: 0 }]);
+  assert.equal(online.get('a')?.sessions, 1);
+  assert.equal(online.get('b'), undefined);
+  const changes = online.takeChanges(100)!;
+  assert.deepEqual(changes.joined.map((u) => u.id), ['c']);
+  assert.deepEqual(changes.left.map((u) => u.id), ['b']);
+});
+
+test('a late or repeated remote close never drives a count below zero', () => {
+  const online = new OnlineUsers();
+  online.apply('a', 'a', 1, 0);
+  online.applyRemote('i2', [['a', 'a', -1, 0]]);
+  assert.equal(online.get('a')?.sessions, 1, 'the local session is untouched');
+});
+
+test('list is ordered by name and pages with an after cursor', () => {
+  const online = new OnlineUsers();
+  for (const name of ['delta', 'alpha', 'charlie', 'bravo']) online.apply(name, name, 1, 0);
+  assert.deepEqual(online.list(2).users.map((u) => u.name), ['alpha', 'bravo']);
+  assert.equal(online.list(2).truncated, true);
+  assert.deepEqual(online.list(2, 'bravo').users.map((u) => u.name), ['charlie', 'delta']);
+  assert.equal(online.list(2, 'bravo').truncated, false);
+  online.apply('bravo', 'bravo', -1, 0);
+  assert.deepEqual(online.list(10, 'bravo').users.map((u) => u.name), ['charlie', 'delta'], 'a cursor whose user left still pages');
+});
