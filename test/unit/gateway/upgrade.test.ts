@@ -1,0 +1,154 @@
+// Upgrade checks (DESIGN §3, §6) without sockets: origin rule, name rule, JWT in both places,
+// text-protocol clientId. Tokens are signed with jose, as a real issuer would.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { SignJWT, UnsecuredJWT } from 'jose';
+import { loadConfig } from '../../../src/config.js';
+import { NAME_PATTERN, UpgradeGate, guestName, originAllowed, type UpgradeRequest } from '../../../src/gateway/upgrade.js';
+
+const SECRET = 'a-test-secret-of-at-least-32-chars!!';
+const key = new TextEncoder().encode(SECRET);
+
+function request(overrides: Partial<Omit<UpgradeRequest, 'query'>> & { query?: URLSearchParams | string } = {}): UpgradeRequest {
+  const { query, ...rest } = overrides;
+  return {
+    protocol: 'json',
+    clientId: undefined,
+    origin: undefined,
+    host: '127.0.0.1:8000',
+    authorization: undefined,
+    ...rest,
+    query: query instanceof URLSearchParams ? query : new URLSearchParams(query ?? ''),
+  };
+}
+
+const sign = (claims: Record<string, unknown>, exp: string | number = '1h', alg = 'HS256', secret = key) =>
+  new SignJWT(claims).setProtectedHeader({ alg }).setSubject(String(claims.sub ?? 'user-1')).setIssuedAt().setExpirationTime(exp).sign(secret);
+
+test('originAllowed: same origin by default, no Origin allowed', () => {
+  assert.equal(originAllowed(undefined, undefined, 'example.com'), true);
+  assert.equal(originAllowed(undefined, 'http://127.0.0.1:8000', '127.0.0.1:8000'), true);
+  assert.equal(originAllowed(undefined, 'https://Example.COM', 'example.com'), true);
+  assert.equal(originAllowed(undefined, 'https://example.com:443', 'example.com'), true); // default port is dropped
+  assert.equal(originAllowed(undefined, 'http://127.0.0.1:8001', '127.0.0.1:8000'), false);
+  assert.equal(originAllowed(undefined, 'http://evil.example', '127.0.0.1:8000'), false);
+  assert.equal(originAllowed(undefined, 'http://127.0.0.1:8000.evil.example', '127.0.0.1:8000'), false);
+  assert.equal(originAllowed(undefined, 'null', '127.0.0.1:8000'), false);
+  assert.equal(originAllowed(undefined, 'not a url', '127.0.0.1:8000'), false);
+  assert.equal(originAllowed(undefined, 'http://127.0.0.1:8000', undefined), false);
+});
+
+test('originAllowed: an explicit list replaces the rule; * allows all', () => {
+  const list = ['https://app.example', 'http://localhost:3000'];
+  assert.equal(originAllowed(list, 'https://app.example', 'other:1'), true);
+  assert.equal(originAllowed(list, 'http://localhost:3000', 'localhost:3000'), true);
+  assert.equal(originAllowed(list, 'http://127.0.0.1:8000', '127.0.0.1:8000'), false, 'same origin no longer implied');
+  assert.equal(originAllowed(list, 'https://app.example.evil', 'x'), false);
+  assert.equal(originAllowed(list, undefined, 'x'), true);
+  assert.equal(originAllowed('*', 'http://anything.example', '127.0.0.1:8000'), true);
+});
+
+test('NAME_PATTERN: 1-32 Unicode letters, digits, space . _ -', () => {
+  for (const ok of ['alice', 'Zoë 李', 'a', 'x'.repeat(32), 'Ünïcödé_name-1.2', 'مرحبا', '٣٤', 'Ωμέγα']) assert.ok(NAME_PATTERN.test(ok), ok);
+  for (const bad of ['', 'x'.repeat(33), '<script>', 'a/b', 'a\nb', 'tab\t', 'emoji😀', 'quote"', "it's", 'a&b', '\u200b']) {
+    assert.ok(!NAME_PATTERN.test(bad), JSON.stringify(bad));
+  }
+  for (let i = 0; i < 50; i++) assert.match(guestName(), /^guest-[a-z0-9]{6}$/);
+});
+
+test('open mode: name from ?name=, guest by default, invalid → 400', async () => {
+  const gate = new UpgradeGate(loadConfig({}));
+  const named = await gate.check(request({ query: 'name=Zo%C3%AB%20%E6%9D%8E' }));
+  assert.deepEqual(named, { ok: true, identity: { userId: 'Zoë 李', name: 'Zoë 李', expiresAt: undefined, presence: true } });
+  const guest = await gate.check(request({ query: 'presence=0' }));
+  assert.ok(guest.ok && /^guest-/.test(guest.identity.name) && guest.identity.presence === false);
+  for (const query of ['name=', `name=${'x'.repeat(33)}`, 'name=%3Cscript%3E']) {
+    const refused = await gate.check(request({ query }));
+    assert.equal(refused.ok ? 200 : refused.status, 400, query);
+  }
+  const origin = await gate.check(request({ origin: 'http://evil.example', query: 'name=x' }));
+  assert.equal(origin.ok ? 200 : origin.status, 403);
+});
+
+test('text protocol: clientId rule → 400, else id = name = clientId', async () => {
+  const gate = new UpgradeGate(loadConfig({}));
+  const ok = await gate.check(request({ protocol: 'text', clientId: 'client_1' }));
+  assert.deepEqual(ok, { ok: true, identity: { userId: 'client_1', name: 'client_1', expiresAt: undefined, presence: true } });
+  for (const clientId of ['', 'a b', 'x'.repeat(65), '<script>', undefined]) {
+    const refused = await gate.check(request({ protocol: 'text', clientId }));
+    assert.equal(refused.ok ? 200 : refused.status, 400, String(clientId));
+  }
+});
+
+test('auth mode: a good HS256 token in the query or the Authorization header', async () => {
+  const gate = new UpgradeGate(loadConfig({ AUTH_JWT_SECRET: SECRET }));
+  const token = await sign({ sub: 'u-42', name: '<img src=x onerror=alert(1)>' });
+  const viaQuery = await gate.check(request({ query: `token=${token}` }));
+  assert.ok(viaQuery.ok);
+  assert.equal(viaQuery.identity.userId, 'u-42');
+  assert.equal(viaQuery.identity.name, '<img src=x onerror=alert(1)>', 'any text, rendered as text by clients');
+  assert.ok(viaQuery.identity.expiresAt! > Date.now() + 3_500_000);
+  const viaHeader = await gate.check(request({ authorization: `Bearer ${token}` }));
+  assert.ok(viaHeader.ok && viaHeader.identity.userId === 'u-42');
+  // ?name= is ignored in auth mode: the token decides.
+  const named = await gate.check(request({ query: `token=${token}&name=admin` }));
+  assert.ok(named.ok && named.identity.name === '<img src=x onerror=alert(1)>');
+  // No name claim → the sub.
+  const bare = await gate.check(request({ query: `token=${await sign({ sub: 'u-7' })}` }));
+  assert.ok(bare.ok && bare.identity.name === 'u-7');
+  // Text protocol needs the token too.
+  const text = await gate.check(request({ protocol: 'text', clientId: 'c1', authorization: `Bearer ${token}` }));
+  assert.ok(text.ok && text.identity.userId === 'u-42');
+  const textNoToken = await gate.check(request({ protocol: 'text', clientId: 'c1' }));
+  assert.equal(textNoToken.ok ? 200 : textNoToken.status, 401);
+});
+
+test('auth mode: missing, malformed, expired, unsigned, wrong-key and wrong-alg tokens → 401', async () => {
+  const gate = new UpgradeGate(loadConfig({ AUTH_JWT_SECRET: SECRET }));
+  const otherKey = new TextEncoder().encode('another-secret-that-is-long-enough-for-hs512-0123456789abcdef');
+  const good = await sign({ sub: 'u' });
+  const tampered = good.slice(0, -2) + (good.endsWith('AA') ? 'BB' : 'AA');
+  const payloadSwap = (() => {
+    const [h, , s] = good.split('.');
+    const p = Buffer.from(JSON.stringify({ sub: 'admin', exp: Math.floor(Date.now() / 1000) + 3600 })).toString('base64url');
+    return `${h}.${p}.${s}`;
+  })();
+  const tokens: Record<string, string> = {
+    expired: await sign({ sub: 'u' }, Math.floor(Date.now() / 1000) - 10),
+    'alg none': new UnsecuredJWT({ sub: 'u' }).setExpirationTime('1h').encode(),
+    'HS256 with another key': await sign({ sub: 'u' }, '1h', 'HS256', otherKey),
+    'HS512 with another key': await sign({ sub: 'u' }, '1h', 'HS512', otherKey),
+    'HS512 with the right key': await sign({ sub: 'u' }, '1h', 'HS512'),
+    'HS384 with the right key': await sign({ sub: 'u' }, '1h', 'HS384'),
+    'tampered signature': tampered,
+    'swapped payload': payloadSwap,
+    'empty sub': await sign({ sub: '' }),
+    'sub too long': await sign({ sub: 'x'.repeat(129) }),
+    'not a JWT': 'hello',
+    'three dots': 'a.b.c',
+  };
+  const missing = await gate.check(request());
+  assert.deepEqual(missing, { ok: false, status: 401, message: 'missing token' });
+  for (const [what, token] of Object.entries(tokens)) {
+    for (const placed of [{ query: `token=${encodeURIComponent(token)}` }, { authorization: `Bearer ${token}` }]) {
+      const decision = await gate.check(request(placed));
+      assert.equal(decision.ok ? 200 : decision.status, 401, `${what} via ${Object.keys(placed)[0]}`);
+    }
+  }
+  const expired = await gate.check(request({ query: `token=${tokens.expired}` }));
+  assert.ok(!expired.ok && expired.message === 'token expired');
+  const basic = await gate.check(request({ authorization: `Basic ${Buffer.from('u:p').toString('base64')}` }));
+  assert.equal(basic.ok ? 200 : basic.status, 401);
+  // Origin is checked first: a good token from a foreign page is still 403.
+  const foreign = await gate.check(request({ origin: 'http://evil.example', query: `token=${good}` }));
+  assert.equal(foreign.ok ? 200 : foreign.status, 403);
+});
+
+test('config: AUTH_JWT_SECRET shorter than 32 characters stops start-up', () => {
+  assert.throws(() => loadConfig({ AUTH_JWT_SECRET: 'x'.repeat(31) }), /AUTH_JWT_SECRET/);
+  assert.doesNotThrow(() => loadConfig({ AUTH_JWT_SECRET: 'x'.repeat(32) }));
+  assert.throws(() => loadConfig({ ALLOWED_ORIGINS: 'https://a.example/path' }), /ALLOWED_ORIGINS/);
+  assert.deepEqual(loadConfig({ ALLOWED_ORIGINS: 'https://a.example, http://b.example:81' }).allowedOrigins, ['https://a.example', 'http://b.example:81']);
+  assert.equal(loadConfig({ ALLOWED_ORIGINS: '*' }).allowedOrigins, '*');
+});
