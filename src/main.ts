@@ -1,7 +1,9 @@
 // Process entry: config → app → listen → signals → drain.
 
+import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { buildPulse } from './app.js';
+import { runPrimary } from './cluster.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 
 function readConfig(): Config {
@@ -18,6 +20,10 @@ function readConfig(): Config {
 
 async function main(): Promise<void> {
   const config = readConfig();
+  if (config.workers > 1 && cluster.isPrimary) {
+    runPrimary(config);
+    return;
+  }
   const pulse = await buildPulse(config);
   const port = await pulse.listen();
   pulse.app.log.info({ port, instanceId: pulse.presence.instanceId, database: config.databaseUrl ? 'postgresql' : `pglite:${config.dataDir}` }, 'pulse listening');
@@ -25,6 +31,8 @@ async function main(): Promise<void> {
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (signalled) {
+      // A worker gets Ctrl-C from the terminal and SIGTERM from the primary: one drain is enough.
+      if (cluster.isWorker) return;
       pulse.app.log.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
