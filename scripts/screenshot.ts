@@ -10,7 +10,7 @@ const colorScheme = process.env.COLOR_SCHEME === 'dark' ? 'dark' : 'light';
 
 const pulse = await startPulse();
 const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
+  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
 });
 try {

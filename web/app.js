@@ -317,7 +317,7 @@ function onWelcome(msg) {
     ui.fibMax.textContent = numberFormat.format(limits.maxN);
   }
   renderMe();
-  if (msg.now) showTime(msg.now);
+  if (msg.now) showTime(msg.now, false);
   renderUsers();
 }
 
@@ -325,7 +325,7 @@ function onWelcome(msg) {
 
 let lastTickAt = 0;
 
-function showTime(iso) {
+function showTime(iso, onTheSecond = true) {
   const date = new Date(iso);
   const ms = date.getTime();
   if (Number.isNaN(ms)) return;
@@ -335,9 +335,12 @@ function showTime(iso) {
   ui.clock.classList.remove('stale');
   ui.clockDate.textContent = dateFormat.format(date);
   ui.clockUtc.textContent = date.toISOString().replace('T', ' ').replace('Z', ' Z');
-  const offset = lastTickAt - ms; // includes network delay, so it is an upper bound
-  ui.clockOffset.textContent =
-    Math.abs(offset) < 1000 ? `in step (${offset >= 0 ? '+' : '−'}${Math.abs(offset)} ms)` : `${offset > 0 ? 'ahead' : 'behind'} by ${(Math.abs(offset) / 1000).toFixed(1)} s`;
+  if (!onTheSecond) return;
+  // How long after the server's second this page saw the tick: network delay plus any clock difference.
+  const lag = lastTickAt - ms;
+  if (lag >= 0 && lag < 1000) ui.clockOffset.textContent = `${lag} ms after the second`;
+  else if (lag < 0 && lag > -1000) ui.clockOffset.textContent = `your device clock is ${-lag} ms behind`;
+  else ui.clockOffset.textContent = `your device clock is ${(Math.abs(lag) / 1000).toFixed(1)} s ${lag > 0 ? 'ahead' : 'behind'}`;
 }
 
 setInterval(() => {

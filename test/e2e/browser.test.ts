@@ -1,6 +1,6 @@
 // Browser tests of the web client (web/) against a real Pulse, driven by playwright-core and
 // Debian's chromium. Without /usr/bin/chromium the suite is skipped, unless BROWSER_REQUIRED=1
-// (CI), in which case it fails.
+// (CI), in which case it fails. CHROMIUM_PATH points at another chromium binary.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { chromium, type Browser, type BrowserContext, type Page, type WebSocketR
 import { SignJWT } from 'jose';
 import { startPulse } from '../helpers/pulse.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
