@@ -8,6 +8,7 @@ ARG NODE_MAJOR=22
 
 # ---------- build: all dependencies, tsc → dist/ ----------
 FROM node:${NODE_MAJOR}-bookworm-slim AS build
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: the only install scripts in the tree are esbuild's binary check (tsx) and
@@ -25,15 +26,15 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Installed as root on purpose: the code and node_modules stay read-only for the `node` user that runs it.
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
- && npm cache clean --force \
- && rm -rf /root/.npm /tmp/*
+RUN NPM_CONFIG_UPDATE_NOTIFIER=false npm ci --omit=dev --ignore-scripts --no-audit --no-fund --cache /tmp/npm-cache \
+ && rm -rf /tmp/npm-cache /root/.npm
 COPY --from=build /app/dist ./dist
-# Read at runtime: the SQL migrations (src/db/migrate.ts reads ./migrations/ next to the compiled module,
-# i.e. dist/src/db/migrations/; tsc does not copy .sql), the web client and the AsyncAPI document.
-COPY src/db/migrations ./dist/src/db/migrations
+# Read at runtime from the project root that src/paths.ts finds (the folder above dist/ holding package.json
+# and web/): the SQL migrations (src/db/migrations/*.sql; tsc does not copy .sql), the web client and the
+# AsyncAPI document.
+COPY src/db/migrations ./src/db/migrations
 COPY web ./web
-COPY docs ./docs
+COPY docs/asyncapi.yaml ./docs/asyncapi.yaml
 # PGlite data directory when DATABASE_URL is unset (DATA_DIR defaults to .data, relative to /app).
 RUN mkdir -p /app/.data && chown node:node /app/.data
 USER node

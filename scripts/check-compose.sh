@@ -7,9 +7,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v docker-compose >/dev/null || { echo "check-compose: docker-compose not found (apt-get install docker-compose)" >&2; exit 2; }
 
 # The result must not depend on the caller's shell or a local .env: unset every variable compose.yaml
-# reads and point --env-file at an empty file (or at .env.example).
+# reads (interpolated or passed through) and point --env-file at an empty file (or at .env.example).
 clean=(env)
-for v in $(grep -o '\${[A-Z_][A-Z0-9_]*' compose.yaml | cut -c3- | sort -u) COMPOSE_PROFILES COMPOSE_FILE COMPOSE_PROJECT_NAME; do
+for v in $(grep -oE '\b[A-Z][A-Z0-9_]{2,}\b' compose.yaml | sort -u) COMPOSE_PROFILES COMPOSE_FILE COMPOSE_PROJECT_NAME; do
   clean+=(-u "$v")
 done
 tmp=$(mktemp -d)
