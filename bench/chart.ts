@@ -61,8 +61,17 @@ export function renderChart(points: Point[]): string {
   const step = 10 ** Math.floor(Math.log10(rawMaxY)) * (rawMaxY / 10 ** Math.floor(Math.log10(rawMaxY)) > 5 ? 2 : rawMaxY / 10 ** Math.floor(Math.log10(rawMaxY)) > 2 ? 1 : 0.5);
   const maxY = Math.ceil(rawMaxY / step) * step;
   const y = (ms: number): number => m.top + plotH - (ms / maxY) * plotH;
-  const palette = ['#d6336c', '#1c7ed6', '#f08c00', '#2b8a3e', '#7048e8', '#495057'];
-  const series = [...new Set(points.map((p) => p.series))];
+  // Pulse in reds, the reference in blues, whatever the order of the files.
+  const palette: Record<string, string[]> = { pulse: ['#d6336c', '#f08c00', '#ae3ec9'], reference: ['#1c7ed6', '#2b8a3e', '#495057'] };
+  const used: Record<string, number> = { pulse: 0, reference: 0 };
+  const series = [...new Set(points.map((p) => p.series))].sort();
+  const colorOf = new Map<string, string>();
+  for (const name of series) {
+    const kind = name.startsWith('pulse') ? 'pulse' : 'reference';
+    const list = palette[kind] ?? [];
+    colorOf.set(name, list[(used[kind] ?? 0) % list.length] ?? '#000');
+    used[kind] = (used[kind] ?? 0) + 1;
+  }
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`);
   out.push(`<rect width="${width}" height="${height}" fill="#fff"/>`);
@@ -71,6 +80,13 @@ export function renderChart(points: Point[]): string {
   for (let v = 0; v <= maxY + 1e-9; v += step) {
     out.push(`<line x1="${m.left}" x2="${m.left + plotW}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#e9ecef"/>`);
     out.push(`<text x="${m.left - 8}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end" fill="#495057">${Number(v.toFixed(3))}</text>`);
+  }
+  for (let e = lo; e < hi; e++) {
+    for (const k of [2, 5]) {
+      const v = k * 10 ** e;
+      out.push(`<line x1="${x(v).toFixed(1)}" x2="${x(v).toFixed(1)}" y1="${m.top}" y2="${m.top + plotH}" stroke="#f4f5f6"/>`);
+      out.push(`<text x="${x(v).toFixed(1)}" y="${m.top + plotH + 18}" text-anchor="middle" fill="#adb5bd" font-size="10">${v.toLocaleString('en-US')}</text>`);
+    }
   }
   for (let e = lo; e <= hi; e++) {
     const v = 10 ** e;
@@ -82,7 +98,7 @@ export function renderChart(points: Point[]): string {
   out.push(`<text x="${m.left + plotW / 2}" y="${height - 14}" text-anchor="middle" fill="#343a40">connected clients (log scale)</text>`);
   out.push(`<text transform="translate(18 ${m.top + plotH / 2}) rotate(-90)" text-anchor="middle" fill="#343a40">p99 latency, ms</text>`);
   series.forEach((name, i) => {
-    const color = palette[i % palette.length] ?? '#000';
+    const color = colorOf.get(name) ?? '#000';
     const pts = points.filter((p) => p.series === name);
     const path = pts.map((p, j) => `${j === 0 ? 'M' : 'L'}${x(p.clients).toFixed(1)},${y(p.p99).toFixed(1)}`).join(' ');
     out.push(`<path d="${path}" fill="none" stroke="${color}" stroke-width="2"/>`);

@@ -129,6 +129,18 @@ async function waitReady(child: ChildProcess, httpUrl: string, timeoutMs: number
 }
 
 export async function startServer(kind: ServerKind, options: ServerOptions): Promise<RunningServer> {
+  try {
+    return await startServerOnce(kind, options);
+  } catch (error) {
+    // A machine shared with other test runs: one retry when the server was killed from outside
+    // (a signal) before it was ready; a server that exits by itself fails at once.
+    if (!(error instanceof Error && /exited \(SIG[A-Z]+\) before ready/.test(error.message))) throw error;
+    console.error(`bench: ${kind} ${error.message.split('\n')[0] ?? ''}; retrying once`);
+    return startServerOnce(kind, options);
+  }
+}
+
+async function startServerOnce(kind: ServerKind, options: ServerOptions): Promise<RunningServer> {
   const port = await freePort();
   let database: Awaited<ReturnType<typeof createBenchDatabase>> | undefined;
   let command: string[];
@@ -197,14 +209,17 @@ export async function startServer(kind: ServerKind, options: ServerOptions): Pro
   };
 }
 
-/** One number from Pulse's Prometheus text, or undefined (metric missing, server unreachable). */
-export async function scrapeMetric(httpUrl: string, name: string): Promise<number | undefined> {
+/**
+ * One number from Pulse's Prometheus text, or undefined (metric missing, server unreachable).
+ * `selector` is the sample's name with its labels exactly as exported, e.g. `x{quantile="0.99"}`.
+ */
+export async function scrapeMetric(httpUrl: string, selector: string): Promise<number | undefined> {
   try {
     const res = await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(3000) });
     const text = await res.text();
     for (const line of text.split('\n')) {
-      if (line.startsWith(name) && (line[name.length] === ' ' || line[name.length] === '{')) {
-        const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+      if (line.startsWith(`${selector} `)) {
+        const value = Number(line.slice(selector.length + 1).trim().split(' ')[0]);
         if (Number.isFinite(value)) return value;
       }
     }
