@@ -1,6 +1,7 @@
 // One open WebSocket: its session (the same object presence keeps), its limiter, and the few
 // flags the gateway needs. Kept small on purpose: there may be 100,000 of these.
 
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { LiveSession, SessionProtocol } from '../presence/live-sessions.js';
 import type { RateLimiter } from './rate-limiter.js';
@@ -8,6 +9,28 @@ import type { RateLimiter } from './rate-limiter.js';
 const TEXT_FRAME = { binary: false } as const;
 /** A slow client cannot read its close frame either: give it this long, then drop the TCP connection. */
 const SLOW_CLOSE_GRACE_MS = 1_000;
+
+/**
+ * A complete unmasked WebSocket text frame (RFC 6455 §5.2) around `payload`, built once per
+ * tick so that each socket only gets a write of the same bytes, with no per-socket framing.
+ */
+export function textFrameBytes(payload: Buffer): Buffer {
+  const length = payload.length;
+  const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(headerLength + length);
+  frame[0] = 0x81; // FIN + text opcode
+  if (length < 126) {
+    frame[1] = length;
+  } else if (length < 65_536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(length), 2);
+  }
+  payload.copy(frame, headerLength);
+  return frame;
+}
 
 export class Connection implements LiveSession {
   /** Cleared by each ping, set by each pong or frame: a peer still false at the next ping is gone. */
@@ -49,6 +72,20 @@ export class Connection implements LiveSession {
       return false;
     }
     this.socket.send(frame, TEXT_FRAME);
+    return true;
+  }
+
+  /**
+   * Writes a frame prebuilt by textFrameBytes() straight to the TCP socket. Safe because
+   * permessage-deflate is off: ws's sender never holds frames back, so order is kept.
+   */
+  sendPrebuilt(frame: Buffer, closeAboveBytes: number): boolean {
+    if (this.socket.readyState !== 1) return false;
+    if (this.socket.bufferedAmount > closeAboveBytes) {
+      this.closeSlow();
+      return false;
+    }
+    (this.socket as unknown as { _socket: Socket })._socket.write(frame);
     return true;
   }
 

@@ -9,7 +9,7 @@ import type { ParseResult } from '../fibonacci/parse.js';
 import type { Metrics } from '../http/metrics.js';
 import { PRESENCE_LIST_LIMIT, type Presence } from '../presence/presence.js';
 import { jsonTimeFrame, textTimeFrame } from '../clock/frames.js';
-import { Connection } from './connection.js';
+import { Connection, textFrameBytes } from './connection.js';
 import {
   decodeJsonFrame,
   encodeError,
@@ -146,15 +146,16 @@ export class Gateway {
     let sent = 0;
     let skipped = 0;
     for (const [connections, frame] of [
-      [this.jsonConnections, jsonTimeFrame(epochMs)],
-      [this.textConnections, textTimeFrame(epochMs)],
+      [this.jsonConnections, textFrameBytes(jsonTimeFrame(epochMs))],
+      [this.textConnections, textFrameBytes(textTimeFrame(epochMs))],
     ] as const) {
+      if (connections.size === 0) continue;
       for (const conn of connections) {
         const buffered = conn.socket.bufferedAmount;
         if (buffered > skipAbove) {
           skipped++;
           if (buffered > closeAbove) conn.closeSlow();
-        } else if (conn.send(frame, closeAbove)) {
+        } else if (conn.sendPrebuilt(frame, closeAbove)) {
           sent++;
         }
       }
@@ -294,8 +295,8 @@ export class Gateway {
   private broadcastPresence(closeAbove: number): void {
     const changes = this.presence.takeChanges();
     if (!changes) return;
-    const frame = Buffer.from(encodePresence(changes, PRESENCE_LIST_LIMIT));
-    for (const conn of this.jsonConnections) if (conn.wantsPresence) conn.send(frame, closeAbove);
+    const frame = textFrameBytes(Buffer.from(encodePresence(changes, PRESENCE_LIST_LIMIT)));
+    for (const conn of this.jsonConnections) if (conn.wantsPresence) conn.sendPrebuilt(frame, closeAbove);
   }
 
   private onClose(conn: Connection, peerCode: number, peerReason: string): void {
