@@ -277,6 +277,12 @@ ui.nameForm.addEventListener('submit', (event) => {
   }
   name = next;
   storageSet(localStorage, NAME_KEY, name === '' ? null : name);
+  if (pageParams.has('name')) {
+    // The form wins from now on: drop the preset so a reload keeps the chosen name.
+    pageParams.delete('name');
+    const rest = pageParams.toString();
+    globalThis.history?.replaceState(null, '', `${location.pathname}${rest ? `?${rest}` : ''}${location.hash}`);
+  }
   disconnect(1000, 'renamed');
   attempt = 0;
   connect();
