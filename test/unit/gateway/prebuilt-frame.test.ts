@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import WebSocket from 'ws';
+import * as ws from 'ws';
 import { textFrameBytes } from '../../../src/gateway/connection.js';
 
 interface ReceiverLike {
   on(event: 'message', listener: (data: Buffer, isBinary: boolean) => void): void;
   write(chunk: Buffer): void;
 }
-const Receiver = (WebSocket as unknown as { Receiver: new (options: { isServer: boolean }) => ReceiverLike }).Receiver;
+// ws exports its frame parser, but @types/ws does not describe it.
+const Receiver = (ws as unknown as { Receiver: new (options: { isServer: boolean }) => ReceiverLike }).Receiver;
 
 test('a prebuilt frame decodes as one text message, for every header length', () => {
   for (const size of [0, 1, 125, 126, 65_535, 65_536, 300_000]) {
