@@ -143,7 +143,11 @@ test('text protocol lines match the strings of protocol.ts', async () => {
   const matches = (line: string) =>
     sent.some((m) => {
       const p = payload(m);
-      return p.const === line || (typeof p.pattern === 'string' && new RegExp(p.pattern).test(line));
+      return (
+        p.const === line ||
+        (Array.isArray(p.enum) && p.enum.includes(line)) ||
+        (typeof p.pattern === 'string' && new RegExp(p.pattern).test(line))
+      );
     });
   assert.ok(matches('Current time: 2026-11-29 16:45:27'));
   assert.ok(matches(TextProtocol.answer(10, '55')));
