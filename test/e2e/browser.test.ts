@@ -132,7 +132,7 @@ function fibonacci(n: number): bigint {
   return a;
 }
 
-describe('web client, open mode', { skip, timeout: 120_000 }, () => {
+describe('web client, open mode', { skip, timeout: 240_000 }, () => {
   let pulse: Awaited<ReturnType<typeof startPulse>>;
   let ada: Watched;
 
@@ -328,7 +328,7 @@ describe('web client, open mode', { skip, timeout: 120_000 }, () => {
   });
 });
 
-describe('web client, token mode: names are always text', { skip, timeout: 120_000 }, () => {
+describe('web client, token mode: names are always text', { skip, timeout: 240_000 }, () => {
   const secret = 'e2e-secret-that-is-long-enough-0123456789';
   let pulse: Awaited<ReturnType<typeof startPulse>>;
 
