@@ -150,7 +150,11 @@ export class Presence {
       if (!finished) this.options.log.warn({ instanceId: this.instanceId }, 'database did not answer before the shutdown deadline; other instances will sweep this one');
     }
     this.writer.stop();
-    await db?.close().catch(() => undefined);
+    // A database that is gone must not hold the process past its deadline.
+    await Promise.race([
+      db?.close().catch(() => undefined),
+      new Promise((resolve) => setTimeout(resolve, Math.max(100, deadline - Date.now())).unref()),
+    ]);
   }
 
   private async bootstrap(): Promise<void> {
