@@ -52,7 +52,7 @@ export class UpgradeRefused extends Error {
   }
 }
 
-type Waiter = { test: (m: ServerMessage) => boolean; resolve: (m: ServerMessage) => void };
+type Waiter = { test: (m: ServerMessage) => boolean; resolve: (m: ServerMessage) => void; reject: (err: Error) => void };
 
 export class TestClient {
   readonly messages: ServerMessage[] = [];
@@ -70,6 +70,9 @@ export class TestClient {
       ws.once('close', (code, reason) => {
         this.closeInfo = { code, reason: reason.toString() };
         resolve(this.closeInfo);
+        // Nothing more will arrive: whoever still waits learns it now, not at its timeout.
+        for (const waiter of [...this.waiters]) waiter.reject(new Error(`connection closed (${code}) while waiting (${this.describe()})`));
+        this.waiters.clear();
       });
     });
     ws.on('error', () => undefined);
@@ -126,6 +129,7 @@ export class TestClient {
       const m = this.messages[i]!;
       if (matches(m)) return Promise.resolve(m as T);
     }
+    if (this.closeInfo) return Promise.reject(new Error(`no "${type}" message matching and the connection is closed (${this.describe()})`));
     const timeoutMs = options.timeoutMs ?? 10_000;
     return new Promise<T>((resolve, reject) => {
       const waiter: Waiter = {
@@ -133,6 +137,10 @@ export class TestClient {
         resolve: (m) => {
           clearTimeout(timer);
           resolve(m as T);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
         },
       };
       const timer = setTimeout(() => {
