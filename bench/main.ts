@@ -65,11 +65,11 @@ export async function runSmoke(pgUrl = smokePgUrl(), only?: string): Promise<Smo
 
 const ROWS: Record<string, Row[]> = { ticks: TICKS_ROWS, fib: FIB_ROWS, churn: CHURN_ROWS };
 
-function print(report: ScenarioReport): void {
-  const path = saveReport(report);
+function print(report: ScenarioReport, save: boolean): void {
   console.log(`\n== ${report.scenario} == ${JSON.stringify(report.options)}`);
   console.log(renderTable(report, ROWS[report.scenario] ?? []));
-  console.log(`saved ${path}`);
+  // Smoke runs check correctness only: their figures are not results worth keeping.
+  if (save) console.log(`saved ${saveReport(report)}`);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -144,7 +144,8 @@ async function main(argv: string[]): Promise<number> {
       console.error('usage: npm run bench -- ticks|fib|churn|smoke|chart [options]   (see bench/README.md)');
       return 2;
   }
-  for (const report of reports) print(report);
+  const smoke = scenario === 'smoke' || args.options.has('smoke');
+  for (const report of reports) print(report, !smoke);
   const ok = reports.every((r) => r.checks.ok);
   // The last line: one line of JSON, nothing before it on the line.
   const summary = reports.length === 1 && !extra.skipped ? reports[0] : { scenario: scenario ?? 'smoke', ok, reports, ...extra };

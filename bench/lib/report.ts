@@ -1,6 +1,6 @@
 // The shape every scenario returns, and how it is printed and saved.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { ServerKind } from './servers.js';
 import { REPO_ROOT } from './servers.js';
@@ -13,7 +13,8 @@ export interface ScenarioReport {
   startedAt: string;
   finishedAt: string;
   options: Record<string, unknown>;
-  machine: { cpus: number; model: string; memGiB: number; node: string };
+  /** loadAverage: 1, 5 and 15 min at the end of the run (the machine is shared: > cpus means contention). */
+  machine: { cpus: number; model: string; memGiB: number; node: string; loadAverage: number[] };
   servers: Partial<Record<ServerKind, Metrics>>;
   /** pulse / reference for the main figures. */
   ratios: Record<string, number | null>;
@@ -36,6 +37,7 @@ export function machine(): ScenarioReport['machine'] {
     model: cpus()[0]?.model ?? 'unknown',
     memGiB: Math.round(totalmem() / 2 ** 30),
     node: process.version,
+    loadAverage: loadavg().map((v) => Math.round(v * 100) / 100),
   };
 }
 
@@ -64,6 +66,7 @@ export function renderTable(report: ScenarioReport, rows: Row[]): string {
   });
   const lines = [table(header, body)];
   for (const note of report.notes) lines.push(`note: ${note}`);
+  lines.push(`machine: ${report.machine.cpus} cpus, load average ${report.machine.loadAverage.join(' ')} (1/5/15 min, at the end)`);
   lines.push(report.checks.ok ? 'checks: ok' : `checks: FAILED\n  ${report.checks.failures.join('\n  ')}`);
   return lines.join('\n');
 }
