@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { SignJWT } from 'jose';
 import { startPulse } from '../helpers/pulse.js';
 import type { RunningPulse } from '../helpers/pulse.js';
 
@@ -28,8 +29,11 @@ interface Client {
   exit: Promise<number | null>;
 }
 
-function startClient(args: string[]): Client {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env: childEnv() });
+function startClient(args: string[], env: Record<string, string> = {}): Client {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    cwd: root,
+    env: { ...childEnv(), ...env },
+  });
   let out = '';
   let err = '';
   const waiters = new Set<() => void>();
@@ -78,8 +82,11 @@ function startClient(args: string[]): Client {
   };
 }
 
-async function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const c = startClient(args);
+async function run(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const c = startClient(args, env);
   c.child.stdin.end();
   const code = await c.exit;
   return { code, stdout: c.stdout(), stderr: c.stderr() };
@@ -95,7 +102,7 @@ async function closedPort(): Promise<number> {
   return address.port;
 }
 
-describe('pulse-client', { timeout: 10 * TIMEOUT }, () => {
+describe('pulse-client', { timeout: 10 * TIMEOUT, concurrency: 4 }, () => {
   let pulse: RunningPulse;
   let url: string;
 
@@ -265,6 +272,28 @@ test('interactive: reconnects after the server restarts', { timeout: 4 * TIMEOUT
     assert.equal(await c.exit, 0);
   } finally {
     c.child.kill();
+    await pulse.stop();
+  }
+});
+
+test('with AUTH_JWT_SECRET: no token → HTTP 401, exit 2; --token or PULSE_TOKEN → answered', { timeout: 3 * TIMEOUT }, async () => {
+  const secret = 'a-test-secret-of-at-least-32-characters!';
+  const pulse = await startPulse({ AUTH_JWT_SECRET: secret });
+  try {
+    const token = await new SignJWT({ name: 'Ivy' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('u-ivy')
+      .setExpirationTime('10m')
+      .sign(new TextEncoder().encode(secret));
+    const denied = await run(['--url', pulse.wsUrl, '--fib', '10']);
+    assert.equal(denied.code, 2);
+    assert.match(denied.stderr, /HTTP 401 \(unauthorized/);
+    const allowed = await run(['--url', pulse.wsUrl, '--users', '--token', token]);
+    assert.equal(allowed.code, 0, allowed.stderr);
+    assert.match(allowed.stdout, /^Ivy\tu-ivy\t1$/m);
+    const fromEnv = await run(['--url', pulse.wsUrl, '--fib', '10'], { PULSE_TOKEN: token });
+    assert.equal(fromEnv.stdout, '55\n', fromEnv.stderr);
+  } finally {
     await pulse.stop();
   }
 });
