@@ -52,8 +52,10 @@ WITH opened_users AS (
   SELECT o.id, o.user_id, $1::uuid, o.protocol, o.addr, o.ua, o.at, o.closed_at, o.code, o.reason
   FROM jsonb_to_recordset($2::jsonb) AS o(id uuid, user_id text, protocol text, addr text, ua text, at timestamptz,
                                            closed_at timestamptz, code int, reason text)
-  ON CONFLICT (id) DO NOTHING
-  RETURNING user_id, connected_at, disconnected_at
+  -- A retry after a lost reply may carry the close of an open that already committed: apply it.
+  ON CONFLICT (id) DO UPDATE SET disconnected_at = excluded.disconnected_at, close_code = excluded.close_code, close_reason = excluded.close_reason
+    WHERE sessions.disconnected_at IS NULL AND excluded.disconnected_at IS NOT NULL
+  RETURNING user_id, connected_at, disconnected_at, (xmax = 0) AS inserted
 ), closed AS (
   UPDATE sessions s SET disconnected_at = c.at, close_code = c.code, close_reason = c.reason
   FROM jsonb_to_recordset($3::jsonb) AS c(id uuid, at timestamptz, code int, reason text)
@@ -61,7 +63,9 @@ WITH opened_users AS (
   RETURNING s.user_id, c.at
 ), deltas AS (
   SELECT user_id, sum(d)::int AS d, max(at) AS at FROM (
-    SELECT user_id, 1 AS d, connected_at AS at FROM opened WHERE disconnected_at IS NULL
+    SELECT user_id, 1 AS d, connected_at AS at FROM opened WHERE inserted AND disconnected_at IS NULL
+    UNION ALL
+    SELECT user_id, -1, disconnected_at FROM opened WHERE NOT inserted
     UNION ALL
     SELECT user_id, -1, at FROM closed
   ) changes GROUP BY user_id HAVING sum(d) <> 0
