@@ -1,4 +1,5 @@
 // The shape every scenario returns, and how it is printed and saved.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,8 @@ export interface ScenarioReport {
   options: Record<string, unknown>;
   /** loadAverage: 1, 5 and 15 min at the end of the run (the machine is shared: > cpus means contention). */
   machine: { cpus: number; model: string; memGiB: number; node: string; loadAverage: number[] };
+  /** The commit the run was made on, and whether src/ had uncommitted changes. */
+  source?: { commit: string; srcDirty: boolean };
   servers: Partial<Record<ServerKind, Metrics>>;
   /** pulse / reference for the main figures. */
   ratios: Record<string, number | null>;
@@ -39,6 +42,15 @@ export function machine(): ScenarioReport['machine'] {
     node: process.version,
     loadAverage: loadavg().map((v) => Math.round(v * 100) / 100),
   };
+}
+
+export function source(): ScenarioReport['source'] {
+  try {
+    const git = (...args: string[]): string => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8', timeout: 10_000 }).trim();
+    return { commit: git('rev-parse', '--short', 'HEAD'), srcDirty: git('status', '--porcelain', '--', 'src').length > 0 };
+  } catch {
+    return undefined;
+  }
 }
 
 export function computeRatios(servers: ScenarioReport['servers'], rows: Row[]): Record<string, number | null> {

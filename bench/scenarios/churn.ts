@@ -4,7 +4,7 @@
 // from the outside by polling sampled session ids.
 import pg from 'pg';
 import { LoadGenerator } from '../loadgen/pool.js';
-import { computeRatios, machine, type Metrics, type Row, type ScenarioReport } from '../lib/report.js';
+import { computeRatios, machine, source, type Metrics, type Row, type ScenarioReport } from '../lib/report.js';
 import { scrapeHistogramQuantile, startServer, type ServerKind } from '../lib/servers.js';
 import { loopbackSources, round, sleep, summarize } from '../lib/util.js';
 
@@ -219,6 +219,7 @@ export async function runChurn(options: ChurnOptions): Promise<ScenarioReport> {
     finishedAt: new Date().toISOString(),
     options: { ...shown, pgAdminUrl: undefined },
     machine: machine(),
+    source: source(),
     servers,
     ratios: computeRatios(servers, CHURN_ROWS),
     checks: { ok: failures.length === 0, failures },

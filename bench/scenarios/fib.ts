@@ -3,7 +3,7 @@
 // (a probe client's small request round trip while 4 clients ask for distinct large n nonstop).
 import { RequestClient } from '../lib/client.js';
 import { fibAnswer, fibTable } from '../lib/fib.js';
-import { computeRatios, machine, type Metrics, type Row, type ScenarioReport } from '../lib/report.js';
+import { computeRatios, machine, source, type Metrics, type Row, type ScenarioReport } from '../lib/report.js';
 import { scrapeMetric, startServer, type DbKind, type ServerKind } from '../lib/servers.js';
 import { round, sleep, summarize } from '../lib/util.js';
 
@@ -243,6 +243,7 @@ export async function runFib(options: FibOptions): Promise<ScenarioReport> {
     finishedAt: new Date().toISOString(),
     options: { ...shown, pgAdminUrl: undefined },
     machine: machine(),
+    source: source(),
     servers,
     ratios: computeRatios(servers, FIB_ROWS),
     checks: { ok: failures.length === 0, failures },

@@ -1,7 +1,7 @@
 // ticks: N clients held; every second each must get the tick. Lost ticks, fan-out latency,
 // server memory per connection and CPU, for Pulse and the bare-ws reference in turn.
 import { LoadGenerator, MAX_SOCKETS_PER_PROCESS } from '../loadgen/pool.js';
-import { computeRatios, machine, type Metrics, type Row, type ScenarioReport } from '../lib/report.js';
+import { computeRatios, machine, source, type Metrics, type Row, type ScenarioReport } from '../lib/report.js';
 import { startServer, type DbKind, type ServerKind } from '../lib/servers.js';
 import { cpuPercent, loopbackSources, round, sampleTree, sleep, summarize } from '../lib/util.js';
 
@@ -144,6 +144,7 @@ export async function runTicks(options: TicksOptions): Promise<ScenarioReport> {
     finishedAt: new Date().toISOString(),
     options: { ...shown, pgAdminUrl: undefined },
     machine: machine(),
+    source: source(),
     servers,
     ratios: computeRatios(servers, TICKS_ROWS),
     checks: { ok: failures.length === 0, failures },
