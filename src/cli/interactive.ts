@@ -37,6 +37,28 @@ const HELP = [
   '/quit    exit (also Ctrl-C, Ctrl-D)',
 ];
 
+interface Request {
+  frame: string;
+  /** The id its answer will carry (null: answered with id null). */
+  id: string | number | null;
+  /** What the user typed, to say which request an error answers. */
+  label: string;
+}
+
+/** The id a raw JSON frame typed by the user will be answered with. */
+function rawFrameId(frame: string): string | number | null {
+  try {
+    const v: unknown = JSON.parse(frame);
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+      const id = (v as Record<string, unknown>).id;
+      if (typeof id === 'string' || typeof id === 'number') return id;
+    }
+  } catch {
+    // answered INVALID_JSON, id null
+  }
+  return null;
+}
+
 export interface Terminal {
   input: NodeJS.ReadableStream & { isTTY?: boolean };
   output: NodeJS.WritableStream & { isTTY?: boolean };
@@ -108,11 +130,10 @@ export function runInteractive(opts: CliOptions, term: Terminal): Promise<number
     let clock = '';
     let online: number | null = null;
     let nextId = 1;
-    /** Requests typed while not connected, sent on the next welcome. */
-    const queue: Array<{ frame: string; id: number | null; label: string }> = [];
-    /** Sent requests awaiting an answer: by id, and a count of those answered with id null. */
-    const inFlight = new Map<number, string>();
-    let inFlightAnonymous = 0;
+    /** Requests typed while not connected, sent as soon as the next connection opens. */
+    const queue: Request[] = [];
+    /** Sent requests awaiting their answer, oldest first. */
+    const inFlight: Request[] = [];
     let inputEnded = false;
     let finished = false;
     let retryTimer: NodeJS.Timeout | undefined;
@@ -139,16 +160,15 @@ export function runInteractive(opts: CliOptions, term: Terminal): Promise<number
       void (socket ? closeQuietly(socket) : Promise.resolve()).then(() => resolveExit(code));
     };
 
-    const outstanding = () => inFlight.size + inFlightAnonymous + queue.length;
+    const outstanding = () => inFlight.length + queue.length;
     const maybeDone = () => {
       if (inputEnded && outstanding() === 0) finish(EXIT_OK);
     };
 
-    const send = (req: { frame: string; id: number | null; label: string }) => {
+    const send = (req: Request) => {
       if (ws && ws.readyState === ws.OPEN) {
         ws.send(req.frame);
-        if (req.id === null) inFlightAnonymous++;
-        else inFlight.set(req.id, req.label);
+        inFlight.push(req);
         return;
       }
       if (queue.length >= MAX_QUEUED) {
@@ -159,15 +179,16 @@ export function runInteractive(opts: CliOptions, term: Terminal): Promise<number
       if (useTerminal || screen.live) note('not connected yet: request queued');
     };
 
-    /** Marks the answer to a request as received; returns what was asked, if known. */
+    /**
+     * Marks the answer to a request as received; returns what was asked, if known. By id when
+     * the answer has one; an answer with id null (bare-text request, or a frame refused before
+     * it was read, such as RATE_LIMITED) settles the oldest request still waiting.
+     */
     const settle = (id: string | number | null): string | undefined => {
-      if (typeof id === 'number' && inFlight.has(id)) {
-        const asked = inFlight.get(id);
-        inFlight.delete(id);
-        return asked;
-      }
-      if (id === null && inFlightAnonymous > 0) inFlightAnonymous--;
-      return undefined;
+      let i = inFlight.findIndex((r) => r.id === id);
+      if (i < 0 && id === null && inFlight.length > 0) i = 0;
+      if (i < 0) return undefined;
+      return inFlight.splice(i, 1)[0]?.label;
     };
 
     const onLine = (raw: string) => {
@@ -186,7 +207,7 @@ export function runInteractive(opts: CliOptions, term: Terminal): Promise<number
         const id = nextId++;
         send({ frame: usersRequest(id), id, label: '/users' });
       } else if (line.startsWith('{')) {
-        send({ frame: line, id: null, label: line });
+        send({ frame: line, id: rawFrameId(line), label: line });
       } else if (line.startsWith('/')) {
         note(`unknown command ${line}; try /help`);
       } else {
@@ -256,9 +277,8 @@ export function runInteractive(opts: CliOptions, term: Terminal): Promise<number
 
     /** Requests sent on a dead socket are never answered; queued ones go out on the next connection. */
     const loseInFlight = () => {
-      const lost = inFlight.size + inFlightAnonymous;
-      inFlight.clear();
-      inFlightAnonymous = 0;
+      const lost = inFlight.length;
+      inFlight.length = 0;
       if (lost > 0) note(`${lost} request${lost === 1 ? '' : 's'} lost with the connection`);
     };
 
