@@ -2,7 +2,7 @@
 // Listens on 127.0.0.1:0 and forwards to a target (PostgreSQL on 127.0.0.1:5432 by default).
 // cut() destroys every current connection and then refuses new ones (accepted and closed at once,
 // like a server that went away) or holds them (accepted and left silent, like a black hole) until
-// restore().
+// restore(). swallowReplies() lets statements reach the server but loses its answers.
 
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
@@ -18,6 +18,11 @@ export interface TcpProxy {
   readonly open: number;
   /** `url` with its host and port replaced by the proxy's. */
   urlFor(url: string): string;
+  /**
+   * Keeps forwarding what clients send but drops what the server answers, on current and new
+   * connections: statements still commit, their replies are lost. Ends with cut() or restore().
+   */
+  swallowReplies(): void;
   /** Destroys every current connection; new ones are refused (default) or held until restore(). */
   cut(mode?: CutMode): void;
   /** Forwards again; held connections are closed so their clients retry. */
@@ -31,6 +36,7 @@ export async function startTcpProxy(target: { host?: string; port?: number } = {
   const pairs = new Set<[Socket, Socket]>();
   const held = new Set<Socket>();
   let mode: CutMode | undefined;
+  let swallowing = false;
   let accepted = 0;
 
   const server: Server = createServer((client) => {
@@ -58,7 +64,12 @@ export async function startTcpProxy(target: { host?: string; port?: number } = {
     client.once('close', teardown);
     upstream.once('close', teardown);
     client.pipe(upstream);
-    upstream.pipe(client);
+    upstream.on('data', (chunk: Buffer) => {
+      if (!swallowing && !client.write(chunk)) {
+        upstream.pause();
+        client.once('drain', () => upstream.resume());
+      }
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -85,8 +96,12 @@ export async function startTcpProxy(target: { host?: string; port?: number } = {
       parsed.port = String(port);
       return parsed.toString();
     },
+    swallowReplies() {
+      swallowing = true;
+    },
     cut(cutMode: CutMode = 'refuse') {
       mode = cutMode;
+      swallowing = false;
       for (const [client, upstream] of [...pairs]) {
         client.destroy();
         upstream.destroy();
@@ -95,6 +110,7 @@ export async function startTcpProxy(target: { host?: string; port?: number } = {
     },
     restore() {
       mode = undefined;
+      swallowing = false;
       for (const socket of [...held]) socket.destroy();
       held.clear();
     },

@@ -241,6 +241,40 @@ describe('presence through database outages', { skip: skipWithoutPostgres, timeo
     });
   });
 
+  test('(d) a batch commits but its reply is lost with the connection: the retry still records the close', async () => {
+    // Few background statements, so the session batch gets a pool connection while replies are swallowed.
+    const quiet = { HEARTBEAT_INTERVAL_MS: '5000', INSTANCE_TTL_MS: '15000', SWEEP_INTERVAL_MS: '5000' };
+    await withSetup('d', quiet, async ({ db, proxy, server, clients }) => {
+      const connect = async (name: string) => {
+        const client = await connectClient(`${server.wsUrl}?name=${name}`);
+        clients.push(client);
+        return client;
+      };
+      await server.ready();
+      const instanceId = server.pulse.presence.instanceId;
+      const stay = await connect('stay');
+      await waitExact(db, instanceId, { open: [stay], closed: [] });
+
+      proxy.swallowReplies();
+      const ghost = await connect('ghost');
+      // Its open reaches PostgreSQL and commits; Pulse never hears back.
+      await eventually('the open to commit', async () => (await db.query('SELECT 1 FROM sessions WHERE id = $1', [ghost.welcome!.sessionId])).length === 1, {
+        timeoutMs: 5_000,
+      });
+      assert.equal((await ghost.close(4020, 'gone while the reply was lost')).code, 4020);
+      await new Promise((r) => setTimeout(r, 100));
+      proxy.cut(); // the statement fails on Pulse's side; the writer retries open + close together
+      await new Promise((r) => setTimeout(r, 300));
+      const restored = Date.now();
+      proxy.restore();
+      const expected: Expectation = { open: [stay], closed: [[ghost, 4020]] };
+      await waitExact(db, instanceId, expected);
+      figures.push(`(d) lost reply: database exact ${Date.now() - restored} ms after the database returned`);
+      await new Promise((r) => setTimeout(r, 600));
+      assert.deepEqual(await inexactness(db, instanceId, expected), []);
+    });
+  });
+
   test('(c) queue overflow during an outage: the resync makes the rows exact', async () => {
     await withSetup('c', { DB_QUEUE_MAX_BYTES: '2000' }, async ({ db, proxy, server, clients }) => {
       const connect = async (name: string) => {
