@@ -153,9 +153,7 @@ describe('web client, open mode', { skip, timeout: 240_000 }, () => {
         return /\d/.test(text) ? text : false;
       }, null, WAIT)
     ).jsonValue();
-    await ada.page.waitForFunction((before) => document.querySelector('#clock')?.textContent !== before, first, {
-      timeout: 4_000,
-    });
+    await ada.page.waitForFunction((before) => document.querySelector('#clock')?.textContent !== before, first, WAIT);
     const datetime = await ada.page.getAttribute('#clock', 'datetime');
     assert.match(datetime ?? '', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.000Z$/, 'ticks are on the second');
     assertClean(ada);
