@@ -1,0 +1,264 @@
+// Protection, part 1 (open mode): upgrade checks answered as plain HTTP before any WebSocket
+// exists, the connection caps, dead peers (ping/pong), and the hardening of the web page and
+// REST API. One real server for the whole file: PGlite is costly to start.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startPulse, type RunningPulse } from '../helpers/pulse.js';
+import { Opcode, Probe, metricValue, rawOpen, rawUpgrade, sleep, type RawWebSocket, type UpgradeResult } from '../helpers/raw-socket.js';
+
+const PING_INTERVAL_MS = 300;
+let server: RunningPulse;
+
+before(async () => {
+  server = await startPulse({
+    MAX_CONNECTIONS: '4',
+    MAX_CONNECTIONS_PER_IP: '2',
+    PING_INTERVAL_MS: String(PING_INTERVAL_MS),
+  });
+  // PGlite boots in WebAssembly on this thread and stalls the event loop for seconds meanwhile,
+  // longer than this file's short ping interval: healthy test clients would be dropped.
+  await server.ready();
+});
+
+after(async () => {
+  await server?.stop();
+});
+
+/** Waits until the server holds exactly `count` connections (closes are asynchronous). */
+async function settle(count = 0, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (server.pulse.gateway.connectionCount !== count) {
+    if (Date.now() > deadline) throw new Error(`expected ${count} connections, have ${server.pulse.gateway.connectionCount}`);
+    await sleep(20);
+  }
+}
+
+/** A refused upgrade: plain HTTP with that status and a small JSON body, never a 101. */
+function assertRefused(result: UpgradeResult, status: number, what: string): void {
+  result.ws?.destroy();
+  assert.equal(result.status, status, `${what}: HTTP ${result.status}`);
+  assert.ok(!result.ws, `${what}: no WebSocket`);
+  const body = JSON.parse((result as { body: string }).body) as { error?: unknown };
+  assert.equal(typeof body.error, 'string', `${what}: JSON error body`);
+  assert.equal(result.headers['sec-websocket-accept'], undefined, `${what}: no handshake headers`);
+}
+
+async function assertAccepted(path: string, headers: Record<string, string> = {}): Promise<RawWebSocket> {
+  const result = await rawUpgrade(server.port, path, headers);
+  assert.equal(result.status, 101, `${path} ${JSON.stringify(headers)}: ${'body' in result ? result.body : ''}`);
+  return result.ws!;
+}
+
+/** Opens, reads the welcome, closes; returns the welcome. */
+async function welcomeOf(url: string): Promise<Record<string, unknown>> {
+  const probe = await Probe.open(url);
+  const welcome = probe.welcome!;
+  await probe.close();
+  await settle();
+  return welcome;
+}
+
+describe('upgrade checks (open mode, same-origin rule)', () => {
+  test('Origin must match Host; no Origin is fine', async () => {
+    const port = server.port;
+    for (const origin of [`http://localhost:${port}`, `http://127.0.0.1:${port + 1}`, 'http://evil.example', 'null', `http://127.0.0.1:${port}.evil.example`]) {
+      assertRefused(await rawUpgrade(port, '/ws', { Origin: origin }), 403, `Origin ${origin}`);
+      assertRefused(await rawUpgrade(port, '/ws/client1', { Origin: origin }), 403, `text protocol, Origin ${origin}`);
+    }
+    // Host and Origin agreeing on another name is same-origin too (behind a proxy, say).
+    const agreeing = await assertAccepted('/ws', { Host: `pulse.example:${port}`, Origin: `http://pulse.example:${port}` });
+    agreeing.destroy();
+    const same = await assertAccepted('/ws', { Origin: `http://127.0.0.1:${port}` });
+    same.destroy();
+    const none = await assertAccepted('/ws');
+    none.destroy();
+    const text = await assertAccepted('/ws/client1', { Origin: `http://127.0.0.1:${port}` });
+    text.destroy();
+    await settle();
+    assert.ok((await metricValue(server.baseUrl, 'pulse_upgrades_rejected_total', { status: '403' })) >= 10);
+  });
+
+  test('invalid names → 400; Unicode letters are a name', async () => {
+    for (const name of ['', 'x'.repeat(33), '<script>', 'a/b', 'tab\there', 'emoji😀']) {
+      assertRefused(await rawUpgrade(server.port, `/ws?name=${encodeURIComponent(name)}`), 400, `name ${JSON.stringify(name)}`);
+    }
+    const welcome = await welcomeOf(`${server.wsUrl}?name=${encodeURIComponent('Zoë 李')}`);
+    assert.deepEqual(welcome.user, { id: 'Zoë 李', name: 'Zoë 李' });
+    const longest = await welcomeOf(`${server.wsUrl}?name=${'n'.repeat(32)}`);
+    assert.deepEqual(longest.user, { id: 'n'.repeat(32), name: 'n'.repeat(32) });
+    const guest = await welcomeOf(server.wsUrl);
+    assert.match((guest.user as { name: string }).name, /^guest-[a-z0-9]{6}$/);
+  });
+
+  test('text protocol: a bad clientId → 400', async () => {
+    for (const clientId of ['a%20b', 'x'.repeat(65), '%3Cscript%3E', 'caf%C3%A9', 'a.b', '']) {
+      assertRefused(await rawUpgrade(server.port, `/ws/${clientId}`), 400, `clientId ${clientId}`);
+    }
+    const ok = await Probe.open(`ws://127.0.0.1:${server.port}/ws/${'x'.repeat(64)}`);
+    await sleep(200);
+    assert.equal(ok.closed, undefined);
+    await ok.close();
+    await settle();
+  });
+
+  test('a plain GET of /ws is 426, not an upgrade', async () => {
+    const res = await fetch(`${server.baseUrl}/ws`);
+    assert.equal(res.status, 426);
+    await res.arrayBuffer();
+  });
+
+  test('per-address cap → 429, server cap → 503, both released on close', async () => {
+    await settle();
+    const before429 = await metricValue(server.baseUrl, 'pulse_upgrades_rejected_total', { status: '429' });
+    const before503 = await metricValue(server.baseUrl, 'pulse_upgrades_rejected_total', { status: '503' });
+    const open: RawWebSocket[] = [];
+    try {
+      // These answer pings (PING_INTERVAL_MS is short in this file), so only the test closes them.
+      const opened = async (path: string, localAddress?: string) => {
+        const ws = await rawOpen(server.port, path, {}, localAddress);
+        ws.answerPings = true;
+        open.push(ws);
+      };
+      await opened('/ws?name=a1');
+      await opened('/ws/a2');
+      assertRefused(await rawUpgrade(server.port, '/ws?name=a3'), 429, 'third from 127.0.0.1');
+      assertRefused(await rawUpgrade(server.port, '/ws/a3'), 429, 'third from 127.0.0.1, text protocol');
+      // Another address has its own allowance, until the server itself is full (4).
+      await opened('/ws?name=b1', '127.0.0.2');
+      await opened('/ws?name=b2', '127.0.0.2');
+      assertRefused(await rawUpgrade(server.port, '/ws?name=c1', {}, { localAddress: '127.0.0.3' }), 503, 'fifth connection');
+      assert.equal(server.pulse.gateway.connectionCount, 4);
+      assert.equal(await metricValue(server.baseUrl, 'pulse_upgrades_rejected_total', { status: '429' }), before429 + 2);
+      assert.equal(await metricValue(server.baseUrl, 'pulse_upgrades_rejected_total', { status: '503' }), before503 + 1);
+      // Closing one frees a place for its address and for the server.
+      open.shift()!.destroy();
+      await settle(3);
+      await opened('/ws?name=a4');
+      assertRefused(await rawUpgrade(server.port, '/ws?name=c2', {}, { localAddress: '127.0.0.3' }), 503, 'full again');
+    } finally {
+      for (const ws of open) ws.destroy();
+    }
+    await settle();
+    const again = await rawOpen(server.port, '/ws?name=c3', {}, '127.0.0.3');
+    again.destroy();
+    await settle();
+  });
+});
+
+describe('dead peers', () => {
+  test(`a peer that never answers pings is dropped within about 2 × PING_INTERVAL_MS (${PING_INTERVAL_MS} ms)`, async () => {
+    await settle();
+    const closes1006 = await metricValue(server.baseUrl, 'pulse_closes_total', { code: '1006' });
+    const healthy = await Probe.open(`${server.wsUrl}?name=healthy`);
+    const ponging = await rawOpen(server.port, '/ws?name=ponging');
+    ponging.answerPings = true;
+    // From another address: the per-address cap of this file is 2.
+    const silent = await rawOpen(server.port, '/ws?name=silent', {}, '127.0.0.2');
+    const openedAt = Date.now();
+    assert.equal(server.pulse.presence.localSessions, 3);
+
+    await silent.until(() => silent.ended, 'the server to drop the silent peer', 10_000);
+    const droppedAfter = Date.now() - openedAt;
+    await settle(2);
+    assert.ok(droppedAfter < 3_000, `dropped after ${droppedAfter} ms (expected about ${2 * PING_INTERVAL_MS} ms)`);
+    assert.ok(silent.frames.some((f) => f.opcode === Opcode.PING), 'the silent peer was pinged');
+    assert.equal(silent.closeCode, undefined, 'terminated without a closing handshake');
+    assert.equal(server.pulse.presence.localSessions, 2);
+    const users = (await (await fetch(`${server.baseUrl}/api/users`)).json()) as { online: number; users: { id: string }[] };
+    assert.deepEqual(users.users.map((u) => u.id).sort(), ['healthy', 'ponging']);
+    assert.equal(await metricValue(server.baseUrl, 'pulse_closes_total', { code: '1006' }), closes1006 + 1, (await (await fetch(`${server.baseUrl}/metrics`)).text()).split('\n').filter((l) => l.startsWith('pulse_closes')).join(' ; '));
+
+    // Peers that answer stay, several ping intervals later.
+    await sleep(5 * PING_INTERVAL_MS);
+    assert.equal(healthy.closed, undefined);
+    assert.equal(ponging.ended, false);
+    assert.ok(ponging.frames.filter((f) => f.opcode === Opcode.PING).length >= 3, 'pinged repeatedly');
+    assert.equal(server.pulse.presence.localSessions, 2);
+    await healthy.close();
+    ponging.destroy();
+    await settle();
+  });
+});
+
+describe('web page and REST API', () => {
+  const STACK = /\bat [\w.<>]+ \(|\bat file:|\/work\/|node_modules|\.ts:\d+|\.js:\d+|[A-Z]:\\/;
+
+  async function get(path: string, init?: RequestInit): Promise<{ status: number; headers: Headers; body: string }> {
+    const res = await fetch(`${server.baseUrl}${path}`, init);
+    const body = await res.text();
+    assert.doesNotMatch(body, STACK, `${path}: no stack frames or file paths in ${body.slice(0, 300)}`);
+    return { status: res.status, headers: res.headers, body };
+  }
+
+  async function jsonError(path: string, status: number, code?: string): Promise<void> {
+    const res = await get(path);
+    assert.equal(res.status, status, `${path}: ${res.body}`);
+    assert.match(res.headers.get('content-type') ?? '', /^application\/json/, path);
+    const body = JSON.parse(res.body) as Record<string, unknown>;
+    assert.equal(body.stack, undefined, path);
+    if (code) assert.equal(body.code, code, path);
+  }
+
+  test('GET / has a CSP without unsafe-inline and nosniff', async () => {
+    const res = await get('/');
+    assert.equal(res.status, 200);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /default-src 'self'/);
+    assert.match(csp, /script-src 'self'/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    // The page itself has no inline script for the CSP to forbid.
+    assert.doesNotMatch(res.body, /<script(?![^>]*\bsrc=)[^>]*>/i);
+    assert.doesNotMatch(res.body, /\son[a-z]+\s*=/i, 'no inline event handlers');
+    for (const path of ['/api/users', '/healthz', '/api/fibonacci/10', '/nope']) {
+      assert.equal((await get(path)).headers.get('x-content-type-options'), 'nosniff', path);
+    }
+  });
+
+  test('REST input errors are 400 JSON without a stack', async () => {
+    await jsonError('/api/users?limit=0', 400);
+    await jsonError('/api/users?limit=abc', 400);
+    await jsonError('/api/users?limit=1001', 400);
+    await jsonError('/api/users?limit=-1', 400);
+    await jsonError(`/api/users?after=${'x'.repeat(129)}`, 400);
+    await jsonError('/api/users/alice/sessions?limit=501', 400);
+    await jsonError('/api/users/alice/sessions?limit=0', 400);
+    await jsonError(`/api/users/${'x'.repeat(129)}/sessions`, 414); // over Fastify's maxParamLength
+    await jsonError('/api/fibonacci/abc', 400, 'INVALID_NUMBER');
+    await jsonError('/api/fibonacci/1.5', 400, 'INVALID_NUMBER');
+    await jsonError('/api/fibonacci/0x10', 400, 'INVALID_NUMBER');
+    await jsonError('/api/fibonacci/1000001', 400, 'OUT_OF_RANGE');
+    await jsonError('/api/fibonacci/-1000001', 400, 'OUT_OF_RANGE');
+    await jsonError(`/api/fibonacci/${'9'.repeat(99)}`, 400, 'OUT_OF_RANGE');
+    await jsonError(`/api/fibonacci/${'9'.repeat(500)}`, 414); // over Fastify's maxParamLength
+    await jsonError('/no/such/route', 404);
+    await jsonError('/api/fibonacci', 404);
+  });
+
+  test('valid REST requests still answer', async () => {
+    assert.deepEqual(JSON.parse((await get('/api/fibonacci/10')).body), { n: 10, value: '55', digits: 2 });
+    assert.deepEqual(JSON.parse((await get('/api/fibonacci/-8')).body), { n: -8, value: '-21', digits: 2 });
+    assert.deepEqual(JSON.parse((await get('/api/fibonacci/%2B007')).body), { n: 7, value: '13', digits: 2 });
+    const users = await get('/api/users?limit=5');
+    assert.equal(users.status, 200);
+    assert.equal(typeof (JSON.parse(users.body) as { online: unknown }).online, 'number');
+  });
+
+  test('malformed and hostile requests never leak internals', async () => {
+    const cases: [string, RequestInit | undefined][] = [
+      ['/api/fibonacci/%E0%A4%A', undefined],
+      ['/api/users?limit=%FF', undefined],
+      ['/%2e%2e/package.json', undefined],
+      ['/..%2f..%2fetc%2fpasswd', undefined],
+      ['/api/users', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":' }],
+      ['/api/users', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ x: 'y'.repeat(5000) }) }],
+      ['/api/users', { method: 'DELETE' }],
+    ];
+    for (const [path, init] of cases) {
+      const res = await get(path, init);
+      assert.ok(res.status >= 400 && res.status < 500, `${init?.method ?? 'GET'} ${path}: ${res.status} ${res.body.slice(0, 200)}`);
+      assert.doesNotMatch(res.body, /"name":\s*"pulse"|root:x:0/, `${path}: no file contents`);
+    }
+  });
+});
