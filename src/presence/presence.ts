@@ -179,7 +179,7 @@ export class Presence {
       } catch (err) {
         this.options.log.warn({ err: (err as Error).message, retryInMs: delay }, 'database unavailable at start-up; serving without it and retrying');
         await new Promise((resolve) => setTimeout(resolve, delay).unref());
-        delay = Math.min(delay * 2, 2_000);
+        delay = Math.min(delay * 2, 1_000);
       }
     }
   }
