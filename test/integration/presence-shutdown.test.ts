@@ -5,8 +5,10 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { describe, test } from 'node:test';
-import { createTestDatabase, skipWithoutPostgres } from '../helpers/database.js';
+import { createTestDatabase, skipWithoutPostgres, TEST_DATABASE_URL } from '../helpers/database.js';
+import { startPulse, type RunningPulse } from '../helpers/pulse.js';
 import { startPulseProcess, type PulseProcess } from '../helpers/pulse-process.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { connectClient, eventually, mapLimit, UpgradeRefused, type TestClient } from '../helpers/ws-client.js';
 
 const CLIENTS = 300;
@@ -138,6 +140,78 @@ describe('graceful shutdown under load', { skip: skipWithoutPostgres, timeout: 1
     } finally {
       for (const client of clients) client.terminate();
       await server?.stop();
+      await db.drop();
+    }
+  });
+
+  test('SIGTERM while the database does not answer: clients closed 1001, exit within 10 s, then swept by another instance', async () => {
+    const db = await createTestDatabase('pulse_shutdown_nodb');
+    const target = new URL(TEST_DATABASE_URL!);
+    let proxy: TcpProxy | undefined;
+    let server: PulseProcess | undefined;
+    let watcher: RunningPulse | undefined;
+    const clients: TestClient[] = [];
+    const short = { HEARTBEAT_INTERVAL_MS: '500', INSTANCE_TTL_MS: '3000', SWEEP_INTERVAL_MS: '300' };
+    try {
+      proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+      server = await startPulseProcess({ ...short, DATABASE_URL: proxy.urlFor(db.url), LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: '8000' });
+      const srv = server;
+      const crowd = await mapLimit(Array.from({ length: 20 }, (_, i) => i), 10, async (i) => {
+        const client = await connectClient(`${srv.wsUrl}?name=nodb-${i}`, { keep: (m) => m.type !== 'time' });
+        clients.push(client);
+        return client;
+      });
+      await eventually('every session written', async () => {
+        const [row] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM sessions WHERE disconnected_at IS NULL');
+        return row?.n === crowd.length ? true : undefined;
+      });
+      const [instance] = await db.query<{ id: string }>('SELECT id::text FROM instances');
+      assert.ok(instance);
+
+      // The database stops answering (connections held open and silent), then the signal comes.
+      proxy.cut('hold');
+      for (const client of crowd.slice(0, 2)) assert.equal((await client.close(4040)).code, 4040);
+      const signalledAt = Date.now();
+      srv.kill('SIGTERM');
+      const closes = await Promise.all(crowd.slice(2).map((c) => c.closed));
+      const exit = await Promise.race([srv.exited, new Promise<undefined>((r) => setTimeout(r, 12_000))]);
+      const exitMs = Date.now() - signalledAt;
+      assert.ok(exit, `the process exited (stderr: ${srv.stderr.slice(-5).join(' | ')})`);
+      assert.ok(exitMs <= 10_000, `exited within 10 s of SIGTERM without a database (took ${exitMs} ms)`);
+      assert.ok(closes.every((c) => c.code === 1001), 'clients still get 1001');
+      assert.ok(srv.logs('database did not answer before the shutdown deadline').length + srv.logs('could not').length > 0, 'the log says the stop was not recorded');
+
+      // The database returns; another instance finds the stopped process by its heartbeat and sweeps it.
+      proxy.restore();
+      const [still] = await db.query<{ stopped_at: Date | null }>('SELECT stopped_at FROM instances WHERE id = $1', [instance.id]);
+      assert.equal(still?.stopped_at, null, 'the stop could not be recorded without the database');
+      const watchStarted = Date.now();
+      watcher = await startPulse({ ...short, DATABASE_URL: db.url });
+      await watcher.ready();
+      await eventually(
+        'the dead instance to be swept',
+        async () => {
+          assert.deepEqual(await db.query('SELECT * FROM connected_users'), []);
+          const [row] = await db.query<{ stopped_at: Date | null }>('SELECT stopped_at FROM instances WHERE id = $1', [instance.id]);
+          return row?.stopped_at ? true : undefined;
+        },
+        { timeoutMs: 3_000 + 8_000 },
+      );
+      const rows = await db.query<{ disconnected_at: Date | null; close_code: number | null; close_reason: string | null }>(
+        'SELECT disconnected_at, close_code, close_reason FROM sessions WHERE instance_id = $1',
+        [instance.id],
+      );
+      assert.equal(rows.length, crowd.length);
+      assert.ok(rows.every((r) => r.disconnected_at !== null && r.close_code === 1006 && r.close_reason?.includes(instance.id)), 'swept: 1006, naming the instance');
+      console.log(
+        `# presence-shutdown (no database): exit ${JSON.stringify(exit)} after ${exitMs} ms; swept by a new instance ${Date.now() - watchStarted} ms after it started`,
+      );
+    } finally {
+      proxy?.restore();
+      for (const client of clients) client.terminate();
+      await server?.stop();
+      await watcher?.stop();
+      await proxy?.close();
       await db.drop();
     }
   });
