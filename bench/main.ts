@@ -4,7 +4,7 @@
 //   ticks  --clients N (1000) --seconds S (10) [--workers W] [--db pg|pglite] [--loadgen-procs P] [--connect-rate R]
 //   fib    --clients N (100) --seconds S (10) [--large-seconds S] [--db pg|pglite]
 //   churn  --workers W (4) --seconds S (10)                       PostgreSQL only
-//   chart                                                         bench/results/ticks-*.json → bench/results/ticks.svg
+//   chart | summary                                               bench/results/*.json → ticks.svg and RESULTS.md
 //   smoke  (or any scenario with --smoke): tiny sizes, checks correctness; exit 1 when a check fails
 // Common: --servers pulse,reference  --pg-url postgres://…/postgres (admin URL; a bench database is
 //         created and dropped)  --no-build (run dist/ as it is)  --strict (exit 1 when a check fails)
@@ -13,6 +13,7 @@
 // bench/results/<scenario>-<timestamp>.json.
 import { fileURLToPath } from 'node:url';
 import { writeChart } from './chart.js';
+import { writeSummary } from './summary.js';
 import { renderTable, saveReport, type Row, type ScenarioReport } from './lib/report.js';
 import { defaultPgAdminUrl, type DbKind, type ServerKind } from './lib/servers.js';
 import { intOption, parseArgs, stringOption, type ParsedArgs } from './lib/util.js';
@@ -134,14 +135,16 @@ async function main(argv: string[]): Promise<number> {
       }
       break;
     }
-    case 'chart': {
-      const path = writeChart();
-      console.log(`wrote ${path}`);
-      console.log(JSON.stringify({ scenario: 'chart', path }));
+    case 'chart':
+    case 'summary': {
+      const chart = writeChart();
+      const summary = writeSummary(ROWS);
+      console.log(`wrote ${chart}\nwrote ${summary}`);
+      console.log(JSON.stringify({ scenario, chart, summary }));
       return 0;
     }
     default:
-      console.error('usage: npm run bench -- ticks|fib|churn|smoke|chart [options]   (see bench/README.md)');
+      console.error('usage: npm run bench -- ticks|fib|churn|smoke|chart|summary [options]   (see bench/README.md)');
       return 2;
   }
   const smoke = scenario === 'smoke' || args.options.has('smoke');

@@ -93,3 +93,25 @@ export function saveReport(report: ScenarioReport): string {
   writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
   return path;
 }
+
+/** The same table as renderTable, as Markdown. */
+export function renderMarkdown(report: ScenarioReport, rows: Row[]): string {
+  const kinds = (['pulse', 'reference'] as const).filter((k) => report.servers[k]);
+  const both = kinds.length === 2;
+  const show = (value: unknown): string => {
+    if (value === null || value === undefined || (typeof value === 'number' && Number.isNaN(value))) return '–';
+    if (typeof value === 'number') return Number.isInteger(value) ? value.toLocaleString('en-US') : String(value);
+    if (typeof value === 'object') return `\`${JSON.stringify(value)}\``;
+    return String(value);
+  };
+  const lines = [
+    `| metric | ${kinds.join(' | ')}${both ? ' | pulse/ref' : ''} |`,
+    `| --- | ${kinds.map(() => '---:').join(' | ')}${both ? ' | ---:' : ''} |`,
+  ];
+  for (const row of rows) {
+    const cells = kinds.map((k) => show(report.servers[k]?.[row.key]));
+    if (cells.every((c) => c === '–')) continue;
+    lines.push(`| ${row.label} | ${cells.join(' | ')}${both ? ` | ${row.ratio ? show(report.ratios[row.key]) : ''}` : ''} |`);
+  }
+  return lines.join('\n');
+}

@@ -95,6 +95,7 @@ async function connect(command: ConnectCommand): Promise<void> {
   let inFlight = 0;
   let ok = 0;
   let failed = 0;
+  const handshakeMs: number[] = [];
   const deadline = started + command.timeoutMs + (command.count / command.ratePerSecond) * 1000 * 3;
   await new Promise<void>((resolve) => {
     const pump = (): void => {
@@ -104,9 +105,11 @@ async function connect(command: ConnectCommand): Promise<void> {
         launched++;
         inFlight++;
         const address = command.localAddresses[index % Math.max(1, command.localAddresses.length)];
+        const t0 = performance.now();
         openOne(command.url, address, command.timeoutMs).then(
           (client) => {
             clients.push(client);
+            handshakeMs.push(performance.now() - t0);
             ok++;
           },
           (error: Error & { code?: string }) => {
@@ -122,7 +125,7 @@ async function connect(command: ConnectCommand): Promise<void> {
     };
     pump();
   });
-  send({ type: 'connected', ok, failed, errors, durationMs: Date.now() - started });
+  send({ type: 'connected', ok, failed, errors, durationMs: Date.now() - started, handshakeMs: Float64Array.from(handshakeMs) });
 }
 
 function ticks(command: TicksCommand): void {

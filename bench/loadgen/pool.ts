@@ -96,6 +96,7 @@ export class LoadGenerator {
       failed: results.reduce((s, r) => s + r.failed, 0),
       errors,
       durationMs: Math.max(...results.map((r) => r.durationMs)),
+      handshakeMs: Float64Array.from(results.flatMap((r) => Array.from(r.handshakeMs))),
     };
   }
 

@@ -39,6 +39,8 @@ export interface ConnectResult {
   failed: number;
   errors: Record<string, number>;
   durationMs: number;
+  /** Start of each successful connection to its welcome, ms. */
+  handshakeMs: Float64Array;
 }
 
 export interface TicksResult {

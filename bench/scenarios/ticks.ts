@@ -23,6 +23,8 @@ export const TICKS_ROWS: Row[] = [
   { label: 'clients connected', key: 'connected' },
   { label: 'connect failures', key: 'connectFailed' },
   { label: 'connect time s', key: 'connectSeconds' },
+  { label: 'connect → welcome p50 ms', key: 'handshakeP50Ms', ratio: true },
+  { label: 'connect → welcome p99 ms', key: 'handshakeP99Ms', ratio: true },
   { label: 'server processes', key: 'serverProcesses' },
   { label: 'ticks expected', key: 'ticksExpected' },
   { label: 'ticks received', key: 'ticksReceived' },
@@ -81,6 +83,7 @@ async function measure(kind: ServerKind, options: TicksOptions): Promise<Metrics
       for (const [k, v] of Object.entries(r.closes)) closes[k] = (closes[k] ?? 0) + v;
     }
     const windowSeconds = (after.at - cpuStart.at) / 1000;
+    const handshake = summarize(connected.handshakeMs);
     const loadgenCpu = loadgenEnd.reduce((s, t, i) => s + cpuPercent(loadgenStart[i] ?? t, t), 0);
     return {
       server: kind,
@@ -89,6 +92,8 @@ async function measure(kind: ServerKind, options: TicksOptions): Promise<Metrics
       connectFailed: connected.failed,
       connectErrors: connected.errors,
       connectSeconds: round(connected.durationMs / 1000, 2),
+      handshakeP50Ms: round(handshake.p50, 1),
+      handshakeP99Ms: round(handshake.p99, 1),
       serverProcesses: after.pids,
       serverProcessNames: after.names.join(','),
       windowStart,
