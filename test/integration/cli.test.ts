@@ -258,6 +258,7 @@ describe('pulse-client', { timeout: 10 * TIMEOUT, concurrency: 4 }, () => {
 
 test('interactive: reconnects after the server restarts', { timeout: 4 * TIMEOUT }, async () => {
   let pulse = await startPulse();
+  await pulse.ready();
   const port = pulse.port;
   const c = startClient(['--url', pulse.wsUrl, '--name', 'gina']);
   try {
@@ -280,6 +281,8 @@ test('with AUTH_JWT_SECRET: no token → HTTP 401, exit 2; --token or PULSE_TOKE
   const secret = 'a-test-secret-of-at-least-32-characters!';
   const pulse = await startPulse({ AUTH_JWT_SECRET: secret });
   try {
+    // Until the embedded database has started, the event loop is busy and upgrades are slow.
+    await pulse.ready();
     const token = await new SignJWT({ name: 'Ivy' })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject('u-ivy')
