@@ -94,7 +94,7 @@ describe('graceful shutdown under load', { skip: skipWithoutPostgres, timeout: 1
               }
             }
           } catch {
-            if (readyz.at(-1) !== 'refused') readyz.push('refused');
+            if (readyz.at(-1) !== 'no answer') readyz.push('no answer');
           }
           await new Promise((r) => setTimeout(r, 20));
         }
@@ -130,12 +130,15 @@ describe('graceful shutdown under load', { skip: skipWithoutPostgres, timeout: 1
       const [stopped] = await db.query<{ stopped_at: Date | null }>('SELECT stopped_at FROM instances WHERE id = $1', [instance.id]);
       assert.ok(stopped?.stopped_at, 'the instances row has stopped_at');
       assert.deepEqual(await db.query('SELECT * FROM connected_users'), []);
+      const timeline = ['shutting down', 'draining', 'instance stopped in the database', 'stopped']
+        .map((msg) => [msg, srv.logs(msg).find((e) => e.msg === msg)?.time] as const)
+        .map(([msg, time]) => `${msg} +${typeof time === 'number' ? time - signalledAt : '?'} ms`);
       const stopLog = srv.logs('instance stopped in the database')[0];
       assert.ok(stopLog, 'the instance says it marked itself stopped');
       console.log(
         `# presence-shutdown: ${CLIENTS} clients closed 1001 within ${closedMs} ms, exit 0 after ${exitMs} ms; ` +
           `readyz ${readyz.join(' → ')}; upgrade while draining: ${upgrade}; ${answered} Fibonacci answers; ` +
-          `closed by the final stop statement: ${String(stopLog.closedByStop)}`,
+          `closed by the final stop statement: ${String(stopLog.closedByStop)}; log: ${timeline.join(', ')}`,
       );
     } finally {
       for (const client of clients) client.terminate();
