@@ -191,10 +191,17 @@ async function closeAll(): Promise<void> {
 }
 
 /** One connect → welcome → close cycle; resolves with the welcome's ids. */
-function cycle(url: string, localAddress: string | undefined, onWelcome: (sessionId: string) => void, onClosing: (sessionId: string) => void): Promise<{ sessionId: string; instanceId: string }> {
+function cycle(
+  url: string,
+  localAddress: string | undefined,
+  onWelcome: (sessionId: string) => void,
+  onClosing: (sessionId: string) => void,
+): Promise<{ sessionId: string; instanceId: string; welcomeMs: number; closeMs: number }> {
   return new Promise((resolve, reject) => {
+    const startedAt = performance.now();
+    let closingAt = 0;
     const ws = new WebSocket(url, { localAddress, perMessageDeflate: false, handshakeTimeout: 10_000 });
-    let ids: { sessionId: string; instanceId: string } | undefined;
+    let ids: { sessionId: string; instanceId: string; welcomeMs: number; closeMs: number } | undefined;
     const timer = setTimeout(() => {
       ws.terminate();
       reject(new Error(ids ? 'close timeout' : 'welcome timeout'));
@@ -203,7 +210,12 @@ function cycle(url: string, localAddress: string | undefined, onWelcome: (sessio
       try {
         const welcome = JSON.parse(data.toString()) as { type?: unknown; sessionId?: unknown; instanceId?: unknown };
         if (welcome.type !== 'welcome' || typeof welcome.sessionId !== 'string') throw new Error('first frame is not a welcome');
-        ids = { sessionId: welcome.sessionId, instanceId: typeof welcome.instanceId === 'string' ? welcome.instanceId : '' };
+        ids = {
+          sessionId: welcome.sessionId,
+          instanceId: typeof welcome.instanceId === 'string' ? welcome.instanceId : '',
+          welcomeMs: performance.now() - startedAt,
+          closeMs: 0,
+        };
       } catch (error) {
         clearTimeout(timer);
         ws.terminate();
@@ -212,12 +224,13 @@ function cycle(url: string, localAddress: string | undefined, onWelcome: (sessio
       }
       onWelcome(ids.sessionId);
       onClosing(ids.sessionId);
+      closingAt = performance.now();
       ws.close(1000);
     });
     ws.on('error', () => undefined); // the close event follows and settles the cycle
     ws.on('close', (code: number) => {
       clearTimeout(timer);
-      if (ids) resolve(ids);
+      if (ids) resolve({ ...ids, closeMs: performance.now() - closingAt });
       else reject(new Error(`closed ${code} before welcome`));
     });
   });
@@ -230,6 +243,8 @@ async function churn(command: ChurnCommand): Promise<void> {
   const sessionIds: string[] = [];
   const instanceIds = new Set<string>();
   const cycleMs: number[] = [];
+  const welcomeMs: number[] = [];
+  const closeMs: number[] = [];
   let failures = 0;
   const cpuBefore = process.cpuUsage();
   const loop = async (loopIndex: number): Promise<void> => {
@@ -254,6 +269,8 @@ async function churn(command: ChurnCommand): Promise<void> {
         sessionIds.push(ids.sessionId);
         if (ids.instanceId) instanceIds.add(ids.instanceId);
         cycleMs.push(performance.now() - t0);
+        welcomeMs.push(ids.welcomeMs);
+        closeMs.push(ids.closeMs);
       } catch (error) {
         failures++;
         bump(errors, (error as Error & { code?: string }).code ?? (error as Error).message.slice(0, 60));
@@ -271,6 +288,8 @@ async function churn(command: ChurnCommand): Promise<void> {
     instanceIds: [...instanceIds],
     durationMs: Date.now() - started,
     cycleMs: Float64Array.from(cycleMs),
+    welcomeMs: Float64Array.from(welcomeMs),
+    closeMs: Float64Array.from(closeMs),
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
   });
 }

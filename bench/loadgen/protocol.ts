@@ -77,6 +77,9 @@ export interface ChurnResult {
   instanceIds: string[];
   durationMs: number;
   cycleMs: Float64Array;
+  /** Per cycle: socket creation to welcome, and close() to the close event, ms. */
+  welcomeMs: Float64Array;
+  closeMs: Float64Array;
   cpuSeconds: number;
 }
 

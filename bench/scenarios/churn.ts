@@ -26,6 +26,10 @@ export const CHURN_ROWS: Row[] = [
   { label: 'cycles/s', key: 'cyclesPerSecond', ratio: true },
   { label: 'cycle p50 ms', key: 'cycleP50Ms', ratio: true },
   { label: 'cycle p99 ms', key: 'cycleP99Ms', ratio: true },
+  { label: '  open → welcome p50 ms', key: 'welcomeP50Ms', ratio: true },
+  { label: '  open → welcome p99 ms', key: 'welcomeP99Ms', ratio: true },
+  { label: '  close → closed p50 ms', key: 'closeP50Ms', ratio: true },
+  { label: '  close → closed p99 ms', key: 'closeP99Ms', ratio: true },
   { label: 'db: connected_users rows after', key: 'dbConnectedUsers' },
   { label: 'db: session rows', key: 'dbSessions' },
   { label: 'db: welcomed ids missing', key: 'dbMissing' },
@@ -128,6 +132,8 @@ async function measure(kind: ServerKind, options: ChurnOptions): Promise<Metrics
     const [result] = await loadgen.churn(server.wsUrl, options.loops, options.seconds, sources, options.sampleEvery ?? 10);
     if (!result) throw new Error('no churn result');
     const cycle = summarize(result.cycleMs);
+    const welcome = summarize(result.welcomeMs);
+    const close = summarize(result.closeMs);
     const metrics: Metrics = {
       server: kind,
       loops: options.loops,
@@ -137,6 +143,10 @@ async function measure(kind: ServerKind, options: ChurnOptions): Promise<Metrics
       cyclesPerSecond: round(result.cycles / (result.durationMs / 1000), 0),
       cycleP50Ms: round(cycle.p50, 2),
       cycleP99Ms: round(cycle.p99, 2),
+      welcomeP50Ms: round(welcome.p50, 2),
+      welcomeP99Ms: round(welcome.p99, 2),
+      closeP50Ms: round(close.p50, 2),
+      closeP99Ms: round(close.p99, 2),
       loadgenCpuSeconds: round(result.cpuSeconds, 2),
     };
     if (kind === 'pulse' && db) {
