@@ -96,11 +96,13 @@ async function connect(command: ConnectCommand): Promise<void> {
   let ok = 0;
   let failed = 0;
   const handshakeMs: number[] = [];
-  const deadline = started + command.timeoutMs + (command.count / command.ratePerSecond) * 1000 * 3;
+  // Stop starting new connections after this (a server slower than the asked rate still gets
+  // 10× the nominal time, at least 2 minutes); those never started count as failed.
+  const deadline = started + Math.max(120_000, (command.count / command.ratePerSecond) * 10_000);
   await new Promise<void>((resolve) => {
     const pump = (): void => {
       const allowed = Math.min(command.count, Math.floor(((Date.now() - started) / 1000) * command.ratePerSecond) + 1);
-      while (launched < allowed && inFlight < command.maxInFlight) {
+      while (launched < allowed && inFlight < command.maxInFlight && Date.now() <= deadline) {
         const index = command.firstIndex + launched;
         launched++;
         inFlight++;
@@ -120,8 +122,13 @@ async function connect(command: ConnectCommand): Promise<void> {
           inFlight--;
         });
       }
-      if ((launched >= command.count && inFlight === 0) || Date.now() > deadline) resolve();
-      else setTimeout(pump, 5);
+      if (inFlight === 0 && (launched >= command.count || Date.now() > deadline)) {
+        if (launched < command.count) {
+          failed += command.count - launched;
+          errors['connect phase deadline'] = command.count - launched;
+        }
+        resolve();
+      } else setTimeout(pump, 5);
     };
     pump();
   });

@@ -75,7 +75,8 @@ export class LoadGenerator {
   /** Opens `total` clients spread evenly over the processes; resolves when every one is welcomed or failed. */
   async connect(url: string, total: number, localAddresses: string[], ratePerSecond: number, timeoutMs = 30_000): Promise<ConnectResult> {
     const n = this.children.length;
-    const budget = timeoutMs + (total / ratePerSecond) * 3000 + 10_000;
+    // The children's own connect deadline (max(2 min, 10× nominal)) plus the last handshakes' timeout.
+    const budget = Math.max(120_000, (total / ratePerSecond) * 10_000) + timeoutMs + 20_000;
     const results = await Promise.all(
       this.children.map((child, i) => {
         const count = Math.floor(total / n) + (i < total % n ? 1 : 0);
