@@ -9,7 +9,7 @@ import { startPulseProcess, type PulseProcess } from '../helpers/pulse-process.j
 import { connectClient, eventually, type PresenceMessage, type TestClient } from '../helpers/ws-client.js';
 
 const HEARTBEAT_MS = 500;
-const TTL_MS = 3_000;
+const TTL_MS = 4_000;
 const SWEEP_MS = 300;
 const SHORT = {
   HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS),

@@ -62,6 +62,7 @@ describe('graceful shutdown under load', { skip: skipWithoutPostgres, timeout: 1
             const reply = await client.request<{ type: string; n: number; value: string }>({ type: 'fibonacci', n }, 15_000);
             if (reply.n !== n || (n === 90 && reply.value !== '2880067194370816120')) wrongOrErrors++;
             answered++;
+            await new Promise((r) => setTimeout(r, 100)); // ~10 requests/s: under the default rate limit
           } catch (err) {
             if (client.isOpen) wrongOrErrors++;
             void err;
