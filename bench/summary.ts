@@ -27,7 +27,7 @@ export function commandOf(report: ScenarioReport): string {
     flag('workers', o.loops);
     flag('seconds', o.seconds);
   }
-  if (servers.length === 1) flag('servers', servers[0]);
+  if (servers.length > 0 && servers.join(',') !== 'pulse,reference') flag('servers', servers.join(','));
   return parts.join(' ');
 }
 
