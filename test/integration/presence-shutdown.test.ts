@@ -158,7 +158,7 @@ describe('graceful shutdown under load', { skip: skipWithoutPostgres, timeout: 1
     const short = { HEARTBEAT_INTERVAL_MS: '500', INSTANCE_TTL_MS: '3000', SWEEP_INTERVAL_MS: '300' };
     try {
       proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
-      server = await startPulseProcess({ ...short, DATABASE_URL: proxy.urlFor(db.url), LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: '8000' });
+      server = await startPulseProcess({ ...short, DATABASE_URL: proxy.urlFor(db.url), LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: '6000' });
       const srv = server;
       const crowd = await mapLimit(Array.from({ length: 20 }, (_, i) => i), 10, async (i) => {
         const client = await connectClient(`${srv.wsUrl}?name=nodb-${i}`, { keep: (m) => m.type !== 'time' });
