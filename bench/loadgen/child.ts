@@ -142,6 +142,7 @@ function ticks(command: TicksCommand): void {
   let outside = 0;
   let open = 0;
   const latencies: number[] = [];
+  const perEpoch = new Map<number, [number, number]>();
   for (const client of clients) {
     if (client.ws.readyState === WebSocket.OPEN) open++;
     const seen = new Set<number>();
@@ -156,7 +157,14 @@ function ticks(command: TicksCommand): void {
       }
       seen.add(epochMs);
       received++;
-      latencies.push(client.latencies[i] ?? Number.NaN);
+      const latency = client.latencies[i] ?? Number.NaN;
+      latencies.push(latency);
+      const range = perEpoch.get(epochMs);
+      if (!range) perEpoch.set(epochMs, [latency, latency]);
+      else {
+        range[0] = Math.min(range[0], latency);
+        range[1] = Math.max(range[1], latency);
+      }
     });
   }
   const cpu = process.cpuUsage();
@@ -168,6 +176,7 @@ function ticks(command: TicksCommand): void {
     received,
     duplicates,
     latencies: Float64Array.from(latencies),
+    perEpoch: [...perEpoch].map(([epochMs, [min, max]]) => [epochMs, min, max]),
     outside,
     otherMessages,
     closes,

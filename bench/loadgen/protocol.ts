@@ -53,6 +53,8 @@ export interface TicksResult {
   duplicates: number;
   /** Arrival − epochMs of every counted tick, ms. */
   latencies: Float64Array;
+  /** Per counted second: [epochMs, earliest latency, latest latency] over this process's clients. */
+  perEpoch: Array<[number, number, number]>;
   /** Ticks seen outside the window (before it started or after it ended). */
   outside: number;
   otherMessages: Record<string, number>;

@@ -33,6 +33,8 @@ export const TICKS_ROWS: Row[] = [
   { label: 'fan-out latency p50 ms', key: 'latencyP50Ms', ratio: true },
   { label: 'fan-out latency p99 ms', key: 'latencyP99Ms', ratio: true },
   { label: 'fan-out latency max ms', key: 'latencyMaxMs', ratio: true },
+  { label: 'first client per second p50 ms', key: 'firstArrivalP50Ms', ratio: true },
+  { label: 'first→last client p50 ms', key: 'spreadP50Ms', ratio: true },
   { label: 'server RSS before MiB', key: 'rssBeforeMiB', ratio: true },
   { label: 'server RSS after MiB', key: 'rssAfterMiB', ratio: true },
   { label: 'RSS per connection KiB', key: 'rssPerConnectionKiB', ratio: true },
@@ -84,6 +86,16 @@ async function measure(kind: ServerKind, options: TicksOptions): Promise<Metrics
     }
     const windowSeconds = (after.at - cpuStart.at) / 1000;
     const handshake = summarize(connected.handshakeMs);
+    // Per second: the first client to get the tick (timer + one send) and the spread to the last.
+    const ranges = new Map<number, [number, number]>();
+    for (const r of reports) {
+      for (const [epochMs, min, max] of r.perEpoch) {
+        const range = ranges.get(epochMs);
+        ranges.set(epochMs, range ? [Math.min(range[0], min), Math.max(range[1], max)] : [min, max]);
+      }
+    }
+    const first = summarize([...ranges.values()].map(([min]) => min));
+    const spread = summarize([...ranges.values()].map(([min, max]) => max - min));
     const loadgenCpu = loadgenEnd.reduce((s, t, i) => s + cpuPercent(loadgenStart[i] ?? t, t), 0);
     return {
       server: kind,
@@ -109,6 +121,9 @@ async function measure(kind: ServerKind, options: TicksOptions): Promise<Metrics
       latencyP99Ms: round(lat.p99, 1),
       latencyMaxMs: round(lat.max, 1),
       latencyMeanMs: round(lat.mean, 1),
+      firstArrivalP50Ms: round(first.p50, 1),
+      spreadP50Ms: round(spread.p50, 1),
+      spreadMaxMs: round(spread.max, 1),
       rssBeforeMiB: round(before.rssKiB / 1024, 1),
       rssAfterMiB: round(after.rssKiB / 1024, 1),
       rssPerConnectionKiB: connected.ok > 0 ? round((after.rssKiB - before.rssKiB) / connected.ok, 2) : null,
