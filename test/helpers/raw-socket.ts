@@ -366,3 +366,23 @@ export async function metricValue(baseUrl: string, name: string, labels: Record<
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The close code and reason recorded in the database for a user's newest session, once written
+ * (GET /api/users/:id/sessions; the writer batches, so this polls).
+ */
+export async function recordedClose(baseUrl: string, userId: string, timeoutMs = 10_000): Promise<{ closeCode: number; closeReason: string | null }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(`${baseUrl}/api/users/${encodeURIComponent(userId)}/sessions?limit=1`);
+    if (res.ok) {
+      const body = (await res.json()) as { sessions: { closeCode: number | null; closeReason: string | null }[] };
+      const newest = body.sessions[0];
+      if (newest && newest.closeCode !== null) return { closeCode: newest.closeCode, closeReason: newest.closeReason };
+    } else {
+      await res.arrayBuffer();
+    }
+    if (Date.now() > deadline) throw new Error(`no closed session recorded for ${userId}`);
+    await sleep(100);
+  }
+}

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { startPulse, type RunningPulse } from '../helpers/pulse.js';
-import { Probe, metricValue, rawUpgrade, sleep, type UpgradeResult } from '../helpers/raw-socket.js';
+import { Probe, metricValue, rawUpgrade, recordedClose, sleep, type UpgradeResult } from '../helpers/raw-socket.js';
 
 const SECRET = 'protection-test-secret-0123456789abcdef';
 const KEY = new TextEncoder().encode(SECRET);
@@ -128,6 +128,8 @@ describe('token expiry', () => {
     assert.equal((await long.request('{"type":"fibonacci","n":11}')).value, '89');
     assert.equal(await metricValue(server.baseUrl, 'pulse_closes_total', { code: '1008' }), closes1008 + 1);
     assert.equal(server.pulse.presence.localSessions, 1);
+    // The session row records the code the server sent.
+    assert.deepEqual(await recordedClose(server.baseUrl, 'short'), { closeCode: 1008, closeReason: 'token expired' });
     // The expired token can no longer open a session.
     const again = await rawUpgrade(server.port, `/ws?token=${await sign({ sub: 'short' }, expSeconds)}`);
     assert.equal(status(again), 401);

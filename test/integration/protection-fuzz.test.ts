@@ -4,13 +4,14 @@
 // connections of both protocols. The server never crashes; every text frame gets exactly one
 // well-formed reply, in order, or a documented close (1009 oversize, 1007 bad UTF-8); nothing
 // is ever INTERNAL; a bystander's ticks keep arriving. Seeded: set FUZZ_SEED to replay a run.
+// The server also runs with ALLOWED_ORIGINS=*, so any Origin header is let through.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import { ERROR_CODES } from '../../src/gateway/protocol.js';
 import { startPulse, type RunningPulse } from '../helpers/pulse.js';
-import { Probe, sleep, type ProbeFrame } from '../helpers/raw-socket.js';
+import { Probe, rawUpgrade, sleep, type ProbeFrame } from '../helpers/raw-socket.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
 const MAX_MESSAGE_BYTES = 4096;
@@ -21,7 +22,7 @@ const CHUNK = 100;
 let server: RunningPulse;
 
 before(async () => {
-  server = await startPulse({ RATE_LIMIT_PER_SECOND: '0', PING_INTERVAL_MS: '60000' });
+  server = await startPulse({ RATE_LIMIT_PER_SECOND: '0', PING_INTERVAL_MS: '60000', ALLOWED_ORIGINS: '*' });
   // The bystander's ticks are checked; PGlite's boot on this thread stalls the event loop.
   await server.ready();
 });
@@ -243,4 +244,15 @@ test('raw bytes as text frames: one reply, or 1009 when oversize, or 1007 when n
     assert.ok(Date.now() < deadline, 'every throwaway connection closed');
     await sleep(50);
   }
+});
+
+test('ALLOWED_ORIGINS=* lets any Origin through', async () => {
+  for (const origin of ['http://evil.example', 'null', 'https://a.b.c:1234', `http://localhost:${server.port}`]) {
+    const result = await rawUpgrade(server.port, '/ws?name=anyorigin', { Origin: origin });
+    assert.equal(result.status, 101, origin);
+    result.ws!.destroy();
+  }
+  const probe = await Probe.open(`${server.wsUrl}?name=anyorigin`, { headers: { Origin: 'https://elsewhere.example' } });
+  assert.equal((await probe.request('10')).value, '55');
+  await probe.close();
 });

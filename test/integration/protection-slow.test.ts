@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startPulse, type RunningPulse } from '../helpers/pulse.js';
-import { Opcode, Probe, encodeClientFrame, metricValue, rawOpen, sleep } from '../helpers/raw-socket.js';
+import { Opcode, Probe, encodeClientFrame, metricValue, rawOpen, recordedClose, sleep } from '../helpers/raw-socket.js';
 
 const SKIP_BYTES = 64 * 1024;
 const CLOSE_BYTES = 1024 * 1024;
@@ -98,6 +98,7 @@ test('a client that stops reading has ticks skipped, is closed with 1013, and ot
   assert.equal(server.pulse.presence.localSessions, 1);
   const users = (await (await fetch(`${server.baseUrl}/api/users`)).json()) as { users: { id: string }[] };
   assert.deepEqual(users.users.map((u) => u.id), ['good']);
+  assert.deepEqual(await recordedClose(server.baseUrl, 'slow'), { closeCode: 1013, closeReason: 'client too slow to keep up' });
 
   // The well-behaved client got every second meanwhile, and is still served.
   await sleep(1_100);

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startPulse, type RunningPulse } from '../helpers/pulse.js';
-import { Opcode, Probe, metricValue, rawOpen, rawUpgrade, sleep, type RawWebSocket, type UpgradeResult } from '../helpers/raw-socket.js';
+import { Opcode, Probe, metricValue, rawOpen, rawUpgrade, recordedClose, sleep, type RawWebSocket, type UpgradeResult } from '../helpers/raw-socket.js';
 
 const PING_INTERVAL_MS = 300;
 let server: RunningPulse;
@@ -167,7 +167,8 @@ describe('dead peers', () => {
     assert.equal(server.pulse.presence.localSessions, 2);
     const users = (await (await fetch(`${server.baseUrl}/api/users`)).json()) as { online: number; users: { id: string }[] };
     assert.deepEqual(users.users.map((u) => u.id).sort(), ['healthy', 'ponging']);
-    assert.equal(await metricValue(server.baseUrl, 'pulse_closes_total', { code: '1006' }), closes1006 + 1, (await (await fetch(`${server.baseUrl}/metrics`)).text()).split('\n').filter((l) => l.startsWith('pulse_closes')).join(' ; '));
+    assert.deepEqual(await recordedClose(server.baseUrl, 'silent'), { closeCode: 1006, closeReason: 'no pong within the ping interval' });
+    assert.equal(await metricValue(server.baseUrl, 'pulse_closes_total', { code: '1006' }), closes1006 + 1);
 
     // Peers that answer stay, several ping intervals later.
     await sleep(5 * PING_INTERVAL_MS);
