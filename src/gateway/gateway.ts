@@ -23,7 +23,7 @@ import {
 import { CloseCode, TextProtocol, type ErrorCode } from './protocol.js';
 import { RateLimiter } from './rate-limiter.js';
 import { decodeTextFrame, encodeTextError } from './text-codec.js';
-import type { Identity } from './upgrade.js';
+import { storableText, type Identity } from './upgrade.js';
 
 export interface GatewayLogger {
   info(obj: object, msg: string): void;
@@ -309,7 +309,8 @@ export class Gateway {
     else this.perAddress.delete(conn.remoteAddr!);
 
     const code = conn.closeCode ?? peerCode;
-    const reason = conn.closeReason ?? peerReason;
+    // The peer's reason is any UTF-8, U+0000 included: made storable before it reaches the database.
+    const reason = conn.closeReason ?? storableText(peerReason);
     this.metrics.connections.dec({ protocol: conn.protocol });
     this.metrics.closes.inc({ code: String(code) });
     if (code === CloseCode.TRY_AGAIN_LATER) this.metrics.slowClientCloses.inc();

@@ -28,6 +28,17 @@ export interface UpgradeRequest {
 /** Display names: 1–32 Unicode letters, decimal digits, space, `.`, `_`, `-`. */
 export const NAME_PATTERN = /^[\p{L}\p{Nd} ._-]{1,32}$/u;
 const GUEST_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
+/** U+0000 and unpaired surrogates: PostgreSQL text and jsonb refuse both. */
+// eslint-disable-next-line no-control-regex
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Text that reaches the database (names, close reasons) with what PostgreSQL cannot store replaced
+ * by U+FFFD. One such string in a batch would fail every later batch of the instance.
+ */
+export function storableText(text: string): string {
+  return text.replace(UNSTORABLE, '\uFFFD');
+}
 
 export function guestName(): string {
   const bytes = randomBytes(6);
@@ -80,7 +91,7 @@ export class UpgradeGate {
     if (!token) return { ok: false, status: 401, message: 'missing token' };
     try {
       const { payload } = await jwtVerify(token, this.secret!, { algorithms: ['HS256'] });
-      if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 128) {
+      if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 128 || storableText(payload.sub) !== payload.sub) {
         return { ok: false, status: 401, message: 'token has no usable "sub"' };
       }
       const claimed = typeof payload.name === 'string' && payload.name.length > 0 ? payload.name : payload.sub;
@@ -88,7 +99,7 @@ export class UpgradeGate {
         ok: true,
         identity: {
           userId: payload.sub,
-          name: claimed.slice(0, 64),
+          name: storableText(claimed.slice(0, 64)),
           expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
           presence,
         },
