@@ -137,3 +137,27 @@ describe('token expiry', () => {
     await settle();
   });
 });
+
+describe('text the database cannot store', () => {
+  test('a NUL in a close reason or a name claim does not stop the session writes', async () => {
+    const failures = await metricValue(server.baseUrl, 'pulse_db_write_failures_total');
+    // Any client chooses its close reason; U+0000 is valid UTF-8 there.
+    const closer = await Probe.open(`${server.wsUrl}?token=${await sign({ sub: 'closer' })}`);
+    closer.ws.close(4000, 'bye\u0000now');
+    await closer.waitClosed();
+    assert.deepEqual(await recordedClose(server.baseUrl, 'closer'), { closeCode: 4000, closeReason: 'bye\uFFFDnow' });
+    // A name claim with U+0000, and one cut at 64 UTF-16 units inside a surrogate pair.
+    const nul = await Probe.open(`${server.wsUrl}?token=${await sign({ sub: 'nul-name', name: 'x\u0000y' })}`);
+    assert.deepEqual(nul.welcome!.user, { id: 'nul-name', name: 'x\uFFFDy' });
+    const cut = await Probe.open(`${server.wsUrl}?token=${await sign({ sub: 'cut-name', name: `${'a'.repeat(63)}😀` })}`);
+    assert.deepEqual(cut.welcome!.user, { id: 'cut-name', name: `${'a'.repeat(63)}\uFFFD` });
+    await nul.close();
+    await cut.close();
+    assert.equal((await recordedClose(server.baseUrl, 'nul-name')).closeCode, 1000);
+    assert.equal((await recordedClose(server.baseUrl, 'cut-name')).closeCode, 1000);
+    // A sub that cannot be stored as it is is refused rather than altered.
+    assert.equal(status(await rawUpgrade(server.port, `/ws?token=${await sign({ sub: 'a\u0000b' })}`)), 401);
+    assert.equal(await metricValue(server.baseUrl, 'pulse_db_write_failures_total'), failures, 'no failed database batch');
+    await settle();
+  });
+});

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { loadConfig } from '../../../src/config.js';
-import { NAME_PATTERN, UpgradeGate, guestName, originAllowed, type UpgradeRequest } from '../../../src/gateway/upgrade.js';
+import { NAME_PATTERN, UpgradeGate, guestName, originAllowed, storableText, type UpgradeRequest } from '../../../src/gateway/upgrade.js';
 
 const SECRET = 'a-test-secret-of-at-least-32-chars!!';
 const key = new TextEncoder().encode(SECRET);
@@ -151,4 +151,27 @@ test('config: AUTH_JWT_SECRET shorter than 32 characters stops start-up', () => 
   assert.throws(() => loadConfig({ ALLOWED_ORIGINS: 'https://a.example/path' }), /ALLOWED_ORIGINS/);
   assert.deepEqual(loadConfig({ ALLOWED_ORIGINS: 'https://a.example, http://b.example:81' }).allowedOrigins, ['https://a.example', 'http://b.example:81']);
   assert.equal(loadConfig({ ALLOWED_ORIGINS: '*' }).allowedOrigins, '*');
+});
+
+test('storableText: U+0000 and lone surrogates become U+FFFD, everything else is kept', () => {
+  assert.equal(storableText('plain Zoë 李 😀 <b>'), 'plain Zoë 李 😀 <b>');
+  assert.equal(storableText('a\u0000b'), 'a\uFFFDb');
+  assert.equal(storableText('\ud83d'), '\uFFFD');
+  assert.equal(storableText('x\ude00y'), 'x\uFFFDy');
+  assert.equal(storableText('\ude00\ud83d'), '\uFFFD\uFFFD');
+  assert.equal(storableText('\ud83d\ude00'), '😀');
+  assert.equal(storableText('\t\n\u001f\u007f'), '\t\n\u001f\u007f');
+});
+
+test('auth mode: a sub PostgreSQL cannot store → 401; such a name is made storable', async () => {
+  const gate = new UpgradeGate(loadConfig({ AUTH_JWT_SECRET: SECRET }));
+  for (const sub of ['a\u0000b', 'x\ud83d', '\ude00']) {
+    const decision = await gate.check(request({ query: `token=${await sign({ sub })}` }));
+    assert.equal(decision.ok ? 200 : decision.status, 401, JSON.stringify(sub));
+  }
+  const named = await gate.check(request({ query: `token=${await sign({ sub: 'u', name: 'n\u0000me' })}` }));
+  assert.ok(named.ok && named.identity.name === 'n\uFFFDme');
+  // Cut at 64 UTF-16 units inside a surrogate pair: no half character survives.
+  const cut = await gate.check(request({ query: `token=${await sign({ sub: 'u', name: `${'a'.repeat(63)}😀` })}` }));
+  assert.ok(cut.ok && cut.identity.name === `${'a'.repeat(63)}\uFFFD`);
 });
