@@ -5,7 +5,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startPulse, type RunningPulse } from '../helpers/pulse.js';
-import { Opcode, Probe, metricValue, rawOpen, rawUpgrade, recordedClose, sleep, type RawWebSocket, type UpgradeResult } from '../helpers/raw-socket.js';
+import {
+  Opcode,
+  Probe,
+  encodeClientFrame,
+  metricValue,
+  rawOpen,
+  rawUpgrade,
+  recordedClose,
+  sleep,
+  type RawWebSocket,
+  type UpgradeResult,
+} from '../helpers/raw-socket.js';
 
 const PING_INTERVAL_MS = 300;
 let server: RunningPulse;
@@ -146,6 +157,32 @@ describe('upgrade checks (open mode, same-origin rule)', () => {
   });
 });
 
+describe('handshake details', () => {
+  test('permessage-deflate is never negotiated, and a compressed frame is a protocol error (1002)', async () => {
+    const result = await rawUpgrade(server.port, '/ws?name=deflate', { 'Sec-WebSocket-Extensions': 'permessage-deflate; client_max_window_bits' });
+    assert.equal(result.status, 101);
+    assert.equal(result.headers['sec-websocket-extensions'], undefined, 'no extension accepted');
+    const ws = result.ws!;
+    ws.answerPings = true;
+    await ws.until(() => ws.texts.length > 0, 'welcome');
+    const frame = encodeClientFrame(Opcode.TEXT, '10');
+    frame[0] = frame[0]! | 0x40; // RSV1: "compressed"
+    ws.write(frame);
+    await ws.until(() => ws.closeCode !== undefined || ws.ended, 'a close');
+    assert.equal(ws.closeCode, 1002);
+    ws.destroy();
+    await settle();
+  });
+
+  test('a handshake with an invalid Sec-WebSocket-Key is a plain 400 and opens no session', async () => {
+    // A second, empty key header: the two are joined into a value that is no key.
+    const result = await rawUpgrade(server.port, '/ws?name=nokey', { 'Sec-WebSocket-Key': '' });
+    assert.equal(result.status, 400);
+    assert.equal(result.ws, undefined);
+    assert.equal(server.pulse.gateway.connectionCount, 0);
+  });
+});
+
 describe('dead peers', () => {
   test(`a peer that never answers pings is dropped within about 2 × PING_INTERVAL_MS (${PING_INTERVAL_MS} ms)`, async () => {
     await settle();
@@ -261,5 +298,28 @@ describe('web page and REST API', () => {
       assert.ok(res.status >= 400 && res.status < 500, `${init?.method ?? 'GET'} ${path}: ${res.status} ${res.body.slice(0, 200)}`);
       assert.doesNotMatch(res.body, /"name":\s*"pulse"|root:x:0/, `${path}: no file contents`);
     }
+  });
+});
+
+describe('draining (last: stops the server)', () => {
+  test('while clients are being closed with 1001, upgrades get 503 and /readyz 503', async () => {
+    await settle();
+    const probe = await Probe.open(`${server.wsUrl}?name=leaving`);
+    // A raw client never answers the close frame, so the drain waits for it (up to its grace).
+    const stubborn = await rawOpen(server.port, '/ws?name=stubborn', {}, '127.0.0.2');
+    stubborn.answerPings = true;
+    const stopping = server.stop();
+    assert.equal((await probe.waitClosed()).code, 1001);
+    await stubborn.until(() => stubborn.closeCode !== undefined, 'the close frame');
+    assert.equal(stubborn.closeCode, 1001);
+    const refused = await rawUpgrade(server.port, '/ws?name=late', {}, { localAddress: '127.0.0.3' });
+    refused.ws?.destroy();
+    assert.equal(refused.status, 503);
+    assert.deepEqual(JSON.parse((refused as { body: string }).body), { error: 'server draining' });
+    const ready = await fetch(`${server.baseUrl}/readyz`);
+    assert.equal(ready.status, 503);
+    await ready.arrayBuffer();
+    await stopping;
+    stubborn.destroy();
   });
 });
