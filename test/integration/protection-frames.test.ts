@@ -165,6 +165,31 @@ describe('rate limits', () => {
   });
 });
 
+describe('text protocol limits', () => {
+  test('the same limits hold on /ws/{clientId}: RATE_LIMITED lines, then 1008; 1009; 1003', async () => {
+    const url = (id: string) => `ws://127.0.0.1:${server.port}/ws/${id}`;
+    const lines = (probe: Probe) => probe.texts.filter((l) => !l.startsWith('Current time: ') && !l.startsWith('Client #'));
+    const abuser = await Probe.open(url('text-abuser'));
+    for (let i = 0; i < 300; i++) abuser.send('5');
+    assert.equal((await abuser.waitClosed()).code, 1008);
+    const got = lines(abuser);
+    assert.deepEqual(got.slice(0, 40), Array.from({ length: 40 }, () => 'Fibonacci(5) = 5'));
+    assert.equal(got.filter((l) => l === 'Error: Too many messages, slow down.').length, 100);
+    assert.ok(got.every((l) => l === 'Fibonacci(5) = 5' || l === 'Error: Too many messages, slow down.'));
+
+    const big = await Probe.open(url('text-big'));
+    big.send(` ${'0'.repeat(MAX_MESSAGE_BYTES - 3)}12`);
+    await big.until(() => lines(big).length === 1, 'the answer to a frame of exactly the limit');
+    assert.equal(lines(big)[0], 'Fibonacci(12) = 144');
+    big.send(' '.repeat(MAX_MESSAGE_BYTES) + '1');
+    assert.equal((await big.waitClosed()).code, 1009);
+
+    const binary = await Probe.open(url('text-binary'));
+    binary.send(Buffer.from('10'), { binary: true });
+    assert.equal((await binary.waitClosed()).code, 1003);
+  });
+});
+
 describe('hostile JSON', () => {
   test('nesting: 32 levels are answered, 33 are INVALID_MESSAGE', async () => {
     const probe = await open('nesting');

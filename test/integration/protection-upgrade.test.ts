@@ -135,12 +135,14 @@ describe('upgrade checks (open mode, same-origin rule)', () => {
       await opened('/ws/a2');
       assertRefused(await rawUpgrade(server.port, '/ws?name=a3'), 429, 'third from 127.0.0.1');
       assertRefused(await rawUpgrade(server.port, '/ws/a3'), 429, 'third from 127.0.0.1, text protocol');
+      // Without TRUST_PROXY a forwarded-for header changes nothing: the socket's address counts.
+      assertRefused(await rawUpgrade(server.port, '/ws?name=a3', { 'X-Forwarded-For': '203.0.113.9' }), 429, 'spoofed X-Forwarded-For');
       // Another address has its own allowance, until the server itself is full (4).
       await opened('/ws?name=b1', '127.0.0.2');
       await opened('/ws?name=b2', '127.0.0.2');
       assertRefused(await rawUpgrade(server.port, '/ws?name=c1', {}, { localAddress: '127.0.0.3' }), 503, 'fifth connection');
       assert.equal(server.pulse.gateway.connectionCount, 4);
-      assert.equal(await metricValue(server.baseUrl, 'pulse_upgrades_rejected_total', { status: '429' }), before429 + 2);
+      assert.equal(await metricValue(server.baseUrl, 'pulse_upgrades_rejected_total', { status: '429' }), before429 + 3);
       assert.equal(await metricValue(server.baseUrl, 'pulse_upgrades_rejected_total', { status: '503' }), before503 + 1);
       // Closing one frees a place for its address and for the server.
       open.shift()!.destroy();
