@@ -33,8 +33,13 @@ export class OnlineUsers {
   private readonly users = new Map<string, OnlineUser>();
   /** Per remote instance: user id → open sessions there. */
   private readonly remote = new Map<string, Map<string, number>>();
-  /** User id → whether the user was online at the last `takeChanges()`; only users touched since. */
-  private readonly touched = new Map<string, { wasOnline: boolean; name: string }>();
+  /**
+   * User id → whether the user was online at the last `takeChanges()` and whether that changed at
+   * any moment since (even if it changed back); only users touched since.
+   */
+  private readonly touched = new Map<string, { wasOnline: boolean; name: string; flipped: boolean }>();
+  /** Whether list() handed out a snapshot since the last `takeChanges()`. */
+  private listedSinceTake = false;
   private sorted: OnlineUser[] | undefined;
   /** Bumped on every change of the set or of a session count; lets callers cache replies. */
   version = 0;
@@ -52,7 +57,7 @@ export class OnlineUsers {
     if (delta === 0) return;
     const user = this.users.get(userId);
     const before = user !== undefined;
-    if (!this.touched.has(userId)) this.touched.set(userId, { wasOnline: before, name: user?.name ?? name });
+    if (!this.touched.has(userId)) this.touched.set(userId, { wasOnline: before, name: user?.name ?? name, flipped: false });
     this.version++;
     if (user) {
       user.sessions += delta;
@@ -67,6 +72,7 @@ export class OnlineUsers {
     }
     const entry = this.touched.get(userId)!;
     entry.name = this.users.get(userId)?.name ?? entry.name;
+    if (this.users.has(userId) !== before) entry.flipped = true;
   }
 
   /** Applies the per-user deltas that another instance announced. */
@@ -116,18 +122,26 @@ export class OnlineUsers {
   }
 
   /**
-   * Who joined and who left since the last call (a user who came and went in between is in
-   * neither), at most `limit` of each; undefined when the set of online users did not change.
+   * Who joined and who left since the last call, at most `limit` of each; undefined when the set of
+   * online users did not change. A user who came and went in between is in neither, unless list()
+   * handed out a snapshot meanwhile: that snapshot may hold them (or miss a user who went and came
+   * back), and a client that applies these changes to it must end up exact, so they are reported
+   * as left (or joined) then.
    */
   takeChanges(limit: number): PresenceChanges | undefined {
-    if (this.touched.size === 0) return undefined;
+    if (this.touched.size === 0) {
+      this.listedSinceTake = false;
+      return undefined;
+    }
     const joined: UserSummary[] = [];
     const left: UserSummary[] = [];
     let joinedCount = 0;
     let leftCount = 0;
-    for (const [id, { wasOnline, name }] of this.touched) {
+    const listed = this.listedSinceTake;
+    this.listedSinceTake = false;
+    for (const [id, { wasOnline, name, flipped }] of this.touched) {
       const isOnline = this.users.has(id);
-      if (isOnline === wasOnline) continue;
+      if (isOnline === wasOnline && !(flipped && listed)) continue;
       if (isOnline) {
         if (joinedCount++ < limit) joined.push({ id, name });
       } else if (leftCount++ < limit) {
@@ -141,6 +155,7 @@ export class OnlineUsers {
 
   /** Online users ordered by name (then id), starting after the user id `after`, at most `limit`. */
   list(limit: number, after?: string): { users: OnlineUser[]; truncated: boolean } {
+    this.listedSinceTake = true;
     this.sorted ??= [...this.users.values()].sort((a, b) =>
       a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
     );
