@@ -60,8 +60,13 @@ export class TestClient {
   closeInfo: CloseInfo | undefined;
   /** Resolves with the code and reason of the close (1006 when the connection just dropped). */
   readonly closed: Promise<CloseInfo>;
-  /** Users online as this client knows them: set by trackPresence(), then kept up to date by presence messages. */
+  /**
+   * Users online as this client knows them: set by trackPresence(), then kept up to date by presence
+   * messages. A truncated message (over 100 changes) leaves it incomplete: `presenceTruncated` is then
+   * set, and trackPresence() again asks `users` for the whole set, as a real client would.
+   */
   presenceView: Map<string, string> | undefined;
+  presenceTruncated = false;
   private waiters = new Set<Waiter>();
   private nextId = 1;
 
@@ -93,6 +98,7 @@ export class TestClient {
         const presence = message as PresenceMessage;
         for (const user of presence.joined) this.presenceView.set(user.id, user.name);
         for (const user of presence.left) this.presenceView.delete(user.id);
+        if (presence.truncated) this.presenceTruncated = true;
       }
       if (message.type === 'welcome' || this.keep(message)) this.messages.push(message);
       for (const waiter of [...this.waiters]) {
@@ -175,6 +181,7 @@ export class TestClient {
   async trackPresence(): Promise<Map<string, string>> {
     const reply = await this.users();
     this.presenceView = new Map(reply.users.map((u) => [u.id, u.name]));
+    this.presenceTruncated = false;
     return this.presenceView;
   }
 

@@ -220,7 +220,8 @@ describe('presence through database outages', { skip: skipWithoutPostgres, timeo
       assert.equal((await frank.request<{ type: string; value: string }>({ type: 'fibonacci', n: 90 })).value, F90);
       await eventually('alice to see the outage-time joins and leaves', () => {
         const view = [...alice.presenceView!.keys()].sort().join(',');
-        return view === 'alice,dave,frank' ? view : undefined;
+        if (view !== 'alice,dave,frank') throw new Error(`alice sees ${view}; presence messages: ${JSON.stringify(alice.ofType('presence'))}`);
+        return view;
       });
       const leftDuringCut = alice.messages.slice(cutMark).filter((m): m is PresenceMessage => m.type === 'presence').flatMap((m) => m.left.map((u) => u.id));
       assert.ok(leftDuringCut.includes('bob') && leftDuringCut.includes('erin'), `left announced during the cut: ${leftDuringCut.join(',')}`);
