@@ -114,3 +114,30 @@ test('a client that stops reading has ticks skipped, is closed with 1013, and ot
   slow.destroy();
   await good.close();
 });
+
+test('a client that floods pings and never reads its pongs is dropped before they pile up', async () => {
+  const raw = await rawOpen(server.port, '/ws?name=pinger');
+  await raw.until(() => raw.texts.length > 0, 'welcome');
+  raw.pause();
+  let maxBuffered = 0;
+  const sampler = setInterval(() => {
+    for (const ws of server.pulse.app.websocketServer.clients) maxBuffered = Math.max(maxBuffered, ws.bufferedAmount);
+  }, 5);
+  const ping = encodeClientFrame(Opcode.PING, Buffer.alloc(125, 0x70));
+  const batch = Buffer.concat(Array.from({ length: 500 }, () => ping));
+  const started = Date.now();
+  let sent = 0;
+  try {
+    while (server.pulse.gateway.connectionCount > 0) {
+      assert.ok(Date.now() - started < 10_000, `still open after ${sent} bytes of pings`);
+      if (!raw.socket.destroyed) raw.socket.write(batch);
+      sent += batch.length;
+      await sleep(5);
+    }
+  } finally {
+    clearInterval(sampler);
+  }
+  assert.ok(maxBuffered < CLOSE_BYTES, `${maxBuffered} bytes of pongs queued`);
+  assert.equal(server.pulse.presence.localSessions, 0);
+  raw.destroy();
+});
