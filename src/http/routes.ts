@@ -95,7 +95,8 @@ export async function registerHttpRoutes(app: FastifyInstance, deps: HttpDeps): 
     '/api/users/:id/sessions',
     {
       schema: {
-        params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 128 } }, required: ['id'] },
+        // No U+0000: PostgreSQL text cannot hold it (the query would fail: a 500 for bad input), and no id has one.
+        params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[^\\u0000]+$' } }, required: ['id'] },
         querystring: {
           type: 'object',
           additionalProperties: false,
