@@ -264,6 +264,7 @@ describe('web page and REST API', () => {
     await jsonError(`/api/users?after=${'x'.repeat(129)}`, 400);
     await jsonError('/api/users/alice/sessions?limit=501', 400);
     await jsonError('/api/users/alice/sessions?limit=0', 400);
+    await jsonError('/api/users/a%00b/sessions', 400); // was a 500: PostgreSQL refuses U+0000
     await jsonError(`/api/users/${'x'.repeat(129)}/sessions`, 414); // over Fastify's maxParamLength
     await jsonError('/api/fibonacci/abc', 400, 'INVALID_NUMBER');
     await jsonError('/api/fibonacci/1.5', 400, 'INVALID_NUMBER');
