@@ -6,7 +6,7 @@
 
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
-export type CutMode = 'refuse' | 'hold';
+export type CutMode = 'refuse' | 'hold' | 'freeze';
 
 export interface TcpProxy {
   port: number;
@@ -23,7 +23,11 @@ export interface TcpProxy {
    * connections: statements still commit, their replies are lost. Ends with cut() or restore().
    */
   swallowReplies(): void;
-  /** Destroys every current connection; new ones are refused (default) or held until restore(). */
+  /**
+   * Destroys every current connection; new ones are refused (default) or held until restore().
+   * 'freeze' instead keeps the current connections open but silent in both directions (a network
+   * partition without resets) and holds new ones; restore() lets the frozen bytes flow again.
+   */
   cut(mode?: CutMode): void;
   /** Forwards again; held connections are closed so their clients retry. */
   restore(): void;
@@ -33,7 +37,14 @@ export interface TcpProxy {
 export async function startTcpProxy(target: { host?: string; port?: number } = {}): Promise<TcpProxy> {
   const targetHost = target.host ?? '127.0.0.1';
   const targetPort = target.port ?? 5432;
-  const pairs = new Set<[Socket, Socket]>();
+  interface Pair {
+    client: Socket;
+    upstream: Socket;
+    /** Bytes held back while frozen, each way, in order. */
+    toUpstream: Buffer[];
+    toClient: Buffer[];
+  }
+  const pairs = new Set<Pair>();
   const held = new Set<Socket>();
   let mode: CutMode | undefined;
   let swallowing = false;
@@ -46,7 +57,7 @@ export async function startTcpProxy(target: { host?: string; port?: number } = {
       client.destroy();
       return;
     }
-    if (mode === 'hold') {
+    if (mode === 'hold' || mode === 'freeze') {
       held.add(client);
       client.pause();
       client.once('close', () => held.delete(client));
@@ -54,7 +65,7 @@ export async function startTcpProxy(target: { host?: string; port?: number } = {
     }
     const upstream = connect({ host: targetHost, port: targetPort });
     upstream.on('error', () => undefined);
-    const pair: [Socket, Socket] = [client, upstream];
+    const pair: Pair = { client, upstream, toUpstream: [], toClient: [] };
     pairs.add(pair);
     const teardown = () => {
       pairs.delete(pair);
@@ -63,12 +74,15 @@ export async function startTcpProxy(target: { host?: string; port?: number } = {
     };
     client.once('close', teardown);
     upstream.once('close', teardown);
-    client.pipe(upstream);
+    // PostgreSQL traffic in tests is small: no backpressure handling needed.
+    client.on('data', (chunk: Buffer) => {
+      if (mode === 'freeze') pair.toUpstream.push(chunk);
+      else upstream.write(chunk);
+    });
     upstream.on('data', (chunk: Buffer) => {
-      if (!swallowing && !client.write(chunk)) {
-        upstream.pause();
-        client.once('drain', () => upstream.resume());
-      }
+      if (swallowing) return;
+      if (mode === 'freeze') pair.toClient.push(chunk);
+      else client.write(chunk);
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -102,7 +116,8 @@ export async function startTcpProxy(target: { host?: string; port?: number } = {
     cut(cutMode: CutMode = 'refuse') {
       mode = cutMode;
       swallowing = false;
-      for (const [client, upstream] of [...pairs]) {
+      if (cutMode === 'freeze') return;
+      for (const { client, upstream } of [...pairs]) {
         client.destroy();
         upstream.destroy();
       }
@@ -111,12 +126,16 @@ export async function startTcpProxy(target: { host?: string; port?: number } = {
     restore() {
       mode = undefined;
       swallowing = false;
+      for (const pair of pairs) {
+        for (const chunk of pair.toUpstream.splice(0)) pair.upstream.write(chunk);
+        for (const chunk of pair.toClient.splice(0)) pair.client.write(chunk);
+      }
       for (const socket of [...held]) socket.destroy();
       held.clear();
     },
     async close() {
       mode = 'refuse';
-      for (const [client, upstream] of [...pairs]) {
+      for (const { client, upstream } of [...pairs]) {
         client.destroy();
         upstream.destroy();
       }

@@ -276,6 +276,41 @@ describe('presence through database outages', { skip: skipWithoutPostgres, timeo
     });
   });
 
+  test('(e) network partition without resets (connections frozen, not closed): exact again once it heals', async () => {
+    await withSetup('e', {}, async ({ db, proxy, server, clients }) => {
+      const connect = async (name: string) => {
+        const client = await connectClient(`${server.wsUrl}?name=${name}`);
+        clients.push(client);
+        return client;
+      };
+      await server.ready();
+      const instanceId = server.pulse.presence.instanceId;
+      const alice = await connect('alice');
+      const bob = await connect('bob');
+      await waitExact(db, instanceId, { open: [alice, bob], closed: [] });
+
+      proxy.cut('freeze');
+      const frozenMark = alice.mark();
+      const carol = await connect('carol');
+      assert.equal((await bob.close(4050)).code, 4050);
+      await eventually('/readyz 503 while frozen', async () => (await getText(`${server.baseUrl}/readyz`)).status === 503, { timeoutMs: 10_000 });
+      await alice.waitFor('time', () => true, { since: frozenMark, timeoutMs: 5_000 });
+      await carol.waitFor('time', () => true, { timeoutMs: 5_000 });
+      await new Promise((r) => setTimeout(r, 2_000)); // long enough for pool waits to time out
+      assert.equal((await db.query('SELECT 1 FROM sessions WHERE id = $1', [carol.welcome!.sessionId])).length, 0, 'nothing written while frozen');
+
+      const healed = Date.now();
+      proxy.restore();
+      const expected: Expectation = { open: [alice, carol], closed: [[bob, 4050]] };
+      await waitExact(db, instanceId, expected);
+      const exactMs = Date.now() - healed;
+      await eventually('/readyz 200', async () => (await getText(`${server.baseUrl}/readyz`)).status === 200, { timeoutMs: RECOVERY_BOUND_MS });
+      figures.push(`(e) frozen connections: database exact ${exactMs} ms after the partition healed`);
+      await new Promise((r) => setTimeout(r, 600));
+      assert.deepEqual(await inexactness(db, instanceId, expected), []);
+    });
+  });
+
   test('(c) queue overflow during an outage: the resync makes the rows exact', async () => {
     await withSetup('c', { DB_QUEUE_MAX_BYTES: '2000' }, async ({ db, proxy, server, clients }) => {
       const connect = async (name: string) => {
