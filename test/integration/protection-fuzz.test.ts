@@ -4,14 +4,15 @@
 // connections of both protocols. The server never crashes; every text frame gets exactly one
 // well-formed reply, in order, or a documented close (1009 oversize, 1007 bad UTF-8); nothing
 // is ever INTERNAL; a bystander's ticks keep arriving. Seeded: set FUZZ_SEED to replay a run.
-// The server also runs with ALLOWED_ORIGINS=*, so any Origin header is let through.
+// The server also runs with ALLOWED_ORIGINS=* (any Origin is let through) and behind a pretend
+// proxy (TRUST_PROXY, MAX_CONNECTIONS_PER_IP=20: the cap applies to the forwarded address).
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import { ERROR_CODES } from '../../src/gateway/protocol.js';
 import { startPulse, type RunningPulse } from '../helpers/pulse.js';
-import { Probe, rawUpgrade, sleep, type ProbeFrame } from '../helpers/raw-socket.js';
+import { Probe, rawOpen, rawUpgrade, sleep, type ProbeFrame, type RawWebSocket } from '../helpers/raw-socket.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
 const MAX_MESSAGE_BYTES = 4096;
@@ -22,7 +23,13 @@ const CHUNK = 100;
 let server: RunningPulse;
 
 before(async () => {
-  server = await startPulse({ RATE_LIMIT_PER_SECOND: '0', PING_INTERVAL_MS: '60000', ALLOWED_ORIGINS: '*' });
+  server = await startPulse({
+    RATE_LIMIT_PER_SECOND: '0',
+    PING_INTERVAL_MS: '60000',
+    ALLOWED_ORIGINS: '*',
+    TRUST_PROXY: '1',
+    MAX_CONNECTIONS_PER_IP: '20',
+  });
   // The bystander's ticks are checked; PGlite's boot on this thread stalls the event loop.
   await server.ready();
 });
@@ -255,4 +262,24 @@ test('ALLOWED_ORIGINS=* lets any Origin through', async () => {
   const probe = await Probe.open(`${server.wsUrl}?name=anyorigin`, { headers: { Origin: 'https://elsewhere.example' } });
   assert.equal((await probe.request('10')).value, '55');
   await probe.close();
+});
+
+test('with TRUST_PROXY the per-address cap counts the X-Forwarded-For client', async () => {
+  const open: RawWebSocket[] = [];
+  try {
+    for (let i = 0; i < 20; i++) open.push(await rawOpen(server.port, `/ws?name=proxied${i}`, { 'X-Forwarded-For': '198.51.100.7, 10.0.0.2' }));
+    const over = await rawUpgrade(server.port, '/ws?name=proxied20', { 'X-Forwarded-For': '198.51.100.7, 10.0.0.2' });
+    over.ws?.destroy();
+    assert.equal(over.status, 429);
+    // Another client behind the same proxy (same socket address) has its own allowance.
+    open.push(await rawOpen(server.port, '/ws?name=other', { 'X-Forwarded-For': '198.51.100.8' }));
+    open.push(await rawOpen(server.port, '/ws?name=direct'));
+  } finally {
+    for (const ws of open) ws.destroy();
+  }
+  const deadline = Date.now() + 10_000;
+  while (server.pulse.gateway.connectionCount !== 0) {
+    assert.ok(Date.now() < deadline, 'all closed');
+    await sleep(50);
+  }
 });
