@@ -17,7 +17,7 @@ before(async () => {
   server = await startPulse({ AUTH_JWT_SECRET: SECRET, ALLOWED_ORIGINS: ALLOWED.join(','), PING_INTERVAL_MS: '60000' });
   // Expiry is timed below; PGlite's boot on this thread stalls the event loop, so let it finish.
   await server.ready();
-});
+}, { timeout: 180_000 });
 
 after(async () => {
   await server?.stop();

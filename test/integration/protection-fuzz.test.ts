@@ -32,7 +32,7 @@ before(async () => {
   });
   // The bystander's ticks are checked; PGlite's boot on this thread stalls the event loop.
   await server.ready();
-});
+}, { timeout: 180_000 });
 
 after(async () => {
   await server?.stop();

@@ -24,7 +24,7 @@ before(async () => {
   });
   // Ticks are checked one by one below; PGlite's boot on this thread stalls the event loop.
   await server.ready();
-});
+}, { timeout: 180_000 });
 
 after(async () => {
   await server?.stop();

@@ -30,7 +30,7 @@ before(async () => {
   // PGlite boots in WebAssembly on this thread and stalls the event loop for seconds meanwhile,
   // longer than this file's short ping interval: healthy test clients would be dropped.
   await server.ready();
-});
+}, { timeout: 180_000 });
 
 after(async () => {
   await server?.stop();
