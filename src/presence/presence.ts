@@ -135,6 +135,11 @@ export class Presence {
   async stop(deadline: number): Promise<void> {
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
+    // Still connecting (PGlite boots for seconds): let that finish, within the deadline, so the
+    // database it opened is closed below rather than left running.
+    if (!this.bootstrapped && this.bootstrapping) {
+      await Promise.race([this.bootstrapping, new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref())]);
+    }
     const db = this.db;
     if (db && this.bootstrapped) {
       const budget = Math.max(0, deadline - Date.now());
@@ -162,6 +167,7 @@ export class Presence {
     while (!this.stopped) {
       try {
         this.db ??= await this.options.openDb();
+        if (this.stopped) return;
         const applied = await migrate(this.db);
         if (applied.length > 0) this.options.log.info({ applied }, 'database migrations applied');
         await registerInstance(this.db, this.instanceId, hostname(), process.pid);
