@@ -72,7 +72,10 @@ export function parseIntegerText(text: string, maxN: number): ParseResult {
  * (1e300 included) are OUT_OF_RANGE.
  */
 export function checkJsonN(value: unknown, maxN: number): ParseResult {
-  if (typeof value !== 'number' || !Number.isInteger(value)) return INVALID;
+  if (typeof value !== 'number') return INVALID;
+  // JSON.parse turns an integer too long for a double (1e400, 400 digits) into ±Infinity: still an integer.
+  if (value === Infinity || value === -Infinity) return outOfRange(maxN);
+  if (!Number.isInteger(value)) return INVALID;
   if (value > maxN || value < -maxN) return outOfRange(maxN);
   return { ok: true, n: value === 0 ? 0 : value }; // normalises -0
 }
