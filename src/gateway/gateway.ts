@@ -105,9 +105,10 @@ export class Gateway {
       new RateLimiter(this.config.rateLimitPerSecond, this.config.rateLimitBurst, now),
       protocol === 'json' && identity.presence,
     );
-    // Re-checked here: several handshakes may have passed admit() at once.
+    // Re-checked here: several handshakes may have passed admit() at once, or draining began.
     if (!this.admit(remoteAddr).ok) {
-      socket.close(CloseCode.TRY_AGAIN_LATER, 'server full');
+      if (this.draining) socket.close(CloseCode.GOING_AWAY, 'server shutting down');
+      else socket.close(CloseCode.TRY_AGAIN_LATER, 'server full');
       return;
     }
     this.perAddress.set(remoteAddr, (this.perAddress.get(remoteAddr) ?? 0) + 1);
@@ -219,7 +220,8 @@ export class Gateway {
         this.answerFibonacci(conn, request.n, (answer) => encodeFibonacci(request.id, answer), request.id);
         return;
       case 'users':
-        this.reply(conn, encodeUsers(request.id, this.usersBody()));
+        // Built when sent: a snapshot older than a presence message already out would show ghosts.
+        this.reply(conn, () => encodeUsers(request.id, this.usersBody()));
         return;
       case 'error':
         this.replyError(conn, request.id, request.code, request.message);
@@ -265,15 +267,18 @@ export class Gateway {
     );
   }
 
-  /** Sends a reply in request order: a fast answer waits behind a slower one still computing. */
-  private reply(conn: Connection, frame: string | Promise<string>): void {
+  /**
+   * Sends a reply in request order: a fast answer waits behind a slower one still computing.
+   * A function is called only when its turn comes.
+   */
+  private reply(conn: Connection, frame: string | Promise<string> | (() => string)): void {
     const closeAbove = this.config.slowClientCloseBytes;
-    if (conn.replyTail === undefined && typeof frame === 'string') {
-      conn.send(frame, closeAbove);
+    if (conn.replyTail === undefined && !(frame instanceof Promise)) {
+      conn.send(typeof frame === 'function' ? frame() : frame, closeAbove);
       return;
     }
     const tail: Promise<void> = (conn.replyTail ?? Promise.resolve()).then(() => frame).then((f) => {
-      conn.send(f, closeAbove);
+      conn.send(typeof f === 'function' ? f() : f, closeAbove);
       if (conn.replyTail === tail) conn.replyTail = undefined;
     });
     conn.replyTail = tail;
