@@ -220,7 +220,8 @@ export class SessionWriter {
       throw err;
     }
     const finished = performance.now();
-    this.queuedBytes -= bytes;
+    // An overflow during the write already zeroed the count.
+    this.queuedBytes = Math.max(0, this.queuedBytes - bytes);
     const metrics = this.options.metrics;
     metrics.batchSize(batch.size);
     metrics.batchSeconds((finished - started) / 1000);
