@@ -107,6 +107,7 @@ export class Gateway {
     );
     // Re-checked here: several handshakes may have passed admit() at once, or draining began.
     if (!this.admit(remoteAddr).ok) {
+      socket.on('error', () => undefined); // the close below may still fail; nothing to record
       if (this.draining) socket.close(CloseCode.GOING_AWAY, 'server shutting down');
       else socket.close(CloseCode.TRY_AGAIN_LATER, 'server full');
       return;
