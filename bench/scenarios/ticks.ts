@@ -54,7 +54,7 @@ async function measure(kind: ServerKind, options: TicksOptions): Promise<Metrics
   const loadgen = new LoadGenerator(processes);
   try {
     log(`ticks/${kind}: server pid ${server.pid} on ${server.port}; connecting ${options.clients} clients from ${processes} process(es)`);
-    await sleep(1500); // let start-up work (migrations, JIT) settle before the baseline
+    await sleep(3000); // let start-up work (migrations, JIT, first GCs) settle before the baseline
     const before = sampleTree(server.pid);
     // Spread over enough source addresses that no address needs more than ~5,000 ports.
     const sources = loopbackSources(Math.max(2, Math.min(64, Math.ceil(options.clients / 5000))));
