@@ -51,6 +51,19 @@ const WS_ERROR_CLOSE_CODES: Record<string, number> = {
   WS_ERR_INVALID_UTF8: CloseCode.INVALID_PAYLOAD,
 };
 
+const CONNECTION = Symbol('pulse.connection');
+type SocketWithConnection = WebSocket & { [CONNECTION]: Connection };
+
+function onPong(this: WebSocket): void {
+  (this as SocketWithConnection)[CONNECTION].alive = true;
+}
+
+function onSocketError(this: WebSocket, err: Error & { code?: string }): void {
+  const conn = (this as SocketWithConnection)[CONNECTION];
+  conn.closeCode ??= WS_ERROR_CLOSE_CODES[err.code ?? ''] ?? 1002;
+  conn.closeReason ??= err.message;
+}
+
 export class Gateway {
   private readonly jsonConnections = new Set<Connection>();
   private readonly textConnections = new Set<Connection>();
@@ -60,6 +73,9 @@ export class Gateway {
   private lastPingAt = Date.now();
   private usersCache = { version: -1, body: '' };
   private readonly limits;
+  /** One listener of each kind for every socket; `this` is the socket. */
+  private readonly onMessage: (this: WebSocket, data: Buffer, isBinary: boolean) => void;
+  private readonly onSocketClose: (this: WebSocket, code: number, reason: Buffer) => void;
 
   constructor(
     private readonly config: Config,
@@ -68,6 +84,15 @@ export class Gateway {
     private readonly metrics: Metrics,
     private readonly log: GatewayLogger,
   ) {
+    // The listeners need both the socket (their `this`) and the gateway.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const gateway = this;
+    this.onMessage = function (data, isBinary) {
+      gateway.onFrame((this as SocketWithConnection)[CONNECTION], data, isBinary);
+    };
+    this.onSocketClose = function (code, reason) {
+      gateway.onClose((this as SocketWithConnection)[CONNECTION], code, reason.toString());
+    };
     this.limits = { maxN: config.fibMaxN, maxMessageBytes: config.maxMessageBytes, messagesPerSecond: config.rateLimitPerSecond };
     this.pingTimer = setInterval(() => this.pingAll(), config.pingIntervalMs);
     this.pingTimer.unref();
@@ -117,13 +142,12 @@ export class Gateway {
     this.metrics.connections.inc({ protocol });
     this.metrics.connectionsTotal.inc({ protocol });
 
-    socket.on('message', (data: Buffer, isBinary: boolean) => this.onFrame(conn, data, isBinary));
-    socket.on('pong', () => (conn.alive = true));
-    socket.on('error', (err: Error & { code?: string }) => {
-      conn.closeCode ??= WS_ERROR_CLOSE_CODES[err.code ?? ''] ?? 1002;
-      conn.closeReason ??= err.message;
-    });
-    socket.once('close', (code: number, reason: Buffer) => this.onClose(conn, code, reason.toString()));
+    // Shared listeners that find their connection on the socket: no closures per connection.
+    (socket as SocketWithConnection)[CONNECTION] = conn;
+    socket.on('message', this.onMessage);
+    socket.on('pong', onPong);
+    socket.on('error', onSocketError);
+    socket.once('close', this.onSocketClose);
 
     if (identity.expiresAt !== undefined) this.armExpiry(conn, identity.expiresAt);
     this.presence.open(conn);
