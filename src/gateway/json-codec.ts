@@ -18,8 +18,12 @@ export type JsonRequest =
   | { type: 'users'; id: RequestId }
   | { type: 'error'; id: RequestId; code: ErrorCode; message: string };
 
-const requestId = z.union([z.string().max(MAX_ID_LENGTH), z.number().int().refine(Number.isSafeInteger)]);
-const envelope = z.object({ type: z.enum(['fibonacci', 'users']), id: requestId.optional() });
+const envelope = z.object({
+  type: z.enum(['fibonacci', 'users']),
+  id: z.union([z.string().max(MAX_ID_LENGTH), z.number().int().refine(Number.isSafeInteger)]).optional(),
+});
+/** Nesting deeper than MAX_JSON_DEPTH needs at least this many characters (`[[[…]]]`). */
+const SHORTEST_TOO_DEEP = 2 * (MAX_JSON_DEPTH + 1);
 
 function depthExceeds(value: unknown, limit: number): boolean {
   // Iterative, so a hostile frame cannot exhaust the stack.
@@ -54,19 +58,19 @@ export function decodeJsonFrame(text: string, maxN: number): JsonRequest {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return invalid(null, 'INVALID_MESSAGE', 'expected a JSON object with a "type"');
   }
-  if (depthExceeds(value, MAX_JSON_DEPTH)) {
+  if (text.length >= SHORTEST_TOO_DEEP && depthExceeds(value, MAX_JSON_DEPTH)) {
     return invalid(null, 'INVALID_MESSAGE', `JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
   }
   const message = value as Record<string, unknown>;
-  const idCheck = requestId.optional().safeParse(message.id);
-  const id: RequestId = idCheck.success ? (idCheck.data ?? null) : null;
-  if (!idCheck.success) {
-    return invalid(null, 'INVALID_MESSAGE', `"id" must be a string of at most ${MAX_ID_LENGTH} characters or a safe integer`);
-  }
+  // One schema pass on the hot path; its issues tell a bad id (not echoed) from a bad type (echoed id).
   const checked = envelope.safeParse(message);
   if (!checked.success) {
-    return invalid(id, 'INVALID_MESSAGE', '"type" must be "fibonacci" or "users"');
+    if (checked.error.issues.some((issue) => issue.path[0] === 'id')) {
+      return invalid(null, 'INVALID_MESSAGE', `"id" must be a string of at most ${MAX_ID_LENGTH} characters or a safe integer`);
+    }
+    return invalid((message.id as RequestId | undefined) ?? null, 'INVALID_MESSAGE', '"type" must be "fibonacci" or "users"');
   }
+  const id: RequestId = checked.data.id ?? null;
   if (checked.data.type === 'users') return { type: 'users', id };
   if (!Object.hasOwn(message, 'n')) return invalid(id, 'INVALID_MESSAGE', 'a fibonacci request needs "n"');
   const n = checkJsonN(message.n, maxN);
