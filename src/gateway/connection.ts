@@ -6,7 +6,6 @@ import type { WebSocket } from 'ws';
 import type { LiveSession, SessionProtocol } from '../presence/live-sessions.js';
 import type { RateLimiter } from './rate-limiter.js';
 
-const TEXT_FRAME = { binary: false } as const;
 /** A slow client cannot read its close frame either: give it this long, then drop the TCP connection. */
 const SLOW_CLOSE_GRACE_MS = 1_000;
 
@@ -14,8 +13,8 @@ const SLOW_CLOSE_GRACE_MS = 1_000;
  * A complete unmasked WebSocket text frame (RFC 6455 §5.2) around `payload`, built once per
  * tick so that each socket only gets a write of the same bytes, with no per-socket framing.
  */
-export function textFrameBytes(payload: Buffer): Buffer {
-  const length = payload.length;
+export function textFrameBytes(payload: Buffer | string): Buffer {
+  const length = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
   const headerLength = length < 126 ? 2 : length < 65_536 ? 4 : 10;
   const frame = Buffer.allocUnsafe(headerLength + length);
   frame[0] = 0x81; // FIN + text opcode
@@ -28,7 +27,8 @@ export function textFrameBytes(payload: Buffer): Buffer {
     frame[1] = 127;
     frame.writeBigUInt64BE(BigInt(length), 2);
   }
-  payload.copy(frame, headerLength);
+  if (typeof payload === 'string') frame.write(payload, headerLength, 'utf8');
+  else payload.copy(frame, headerLength);
   return frame;
 }
 
@@ -61,23 +61,17 @@ export class Connection implements LiveSession {
     return this.socket.readyState === 1;
   }
 
-  /**
-   * Writes a frame unless the client has fallen too far behind, in which case it is closed with
-   * 1013 instead of letting its buffer grow. Returns whether the frame was written.
-   */
-  send(frame: string | Buffer, closeAboveBytes: number): boolean {
-    if (this.socket.readyState !== 1) return false;
-    if (this.socket.bufferedAmount > closeAboveBytes) {
-      this.closeSlow();
-      return false;
-    }
-    this.socket.send(frame, TEXT_FRAME);
-    return true;
+  /** Writes a text frame; see sendPrebuilt. */
+  send(text: string, closeAboveBytes: number): boolean {
+    return this.sendPrebuilt(textFrameBytes(text), closeAboveBytes);
   }
 
   /**
-   * Writes a frame prebuilt by textFrameBytes() straight to the TCP socket. Safe because
-   * permessage-deflate is off: ws's sender never holds frames back, so order is kept.
+   * Writes a frame built by textFrameBytes() (once per tick for a broadcast) straight to the TCP
+   * socket, unless the client has fallen too far behind: then it is closed with 1013 instead of
+   * letting its buffer grow. One buffer, one write (ws would cork a header and a payload into a
+   * writev). Safe because permessage-deflate is off: ws's sender never holds frames back, so
+   * order is kept. Returns whether the frame was written.
    */
   sendPrebuilt(frame: Buffer, closeAboveBytes: number): boolean {
     if (this.socket.readyState !== 1) return false;

@@ -326,7 +326,7 @@ export class Gateway {
   private broadcastPresence(closeAbove: number): void {
     const changes = this.presence.takeChanges();
     if (!changes) return;
-    const frame = textFrameBytes(Buffer.from(encodePresence(changes, PRESENCE_LIST_LIMIT)));
+    const frame = textFrameBytes(encodePresence(changes, PRESENCE_LIST_LIMIT));
     for (const conn of this.jsonConnections) if (conn.wantsPresence) conn.sendPrebuilt(frame, closeAbove);
   }
 
