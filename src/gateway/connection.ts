@@ -35,6 +35,8 @@ export function textFrameBytes(payload: Buffer | string): Buffer {
 export class Connection implements LiveSession {
   /** Cleared by each ping, set by each pong or frame: a peer still false at the next ping is gone. */
   alive = true;
+  /** Which slice of the ping rounds this connection belongs to (see Gateway.pingSlice). */
+  pingSlot = 0;
   /** Answers waiting for a worker; more than FIB_MAX_IN_FLIGHT → BUSY. */
   inFlight = 0;
   /** Set when answers must wait for an earlier, slower one, to keep replies in request order. */

@@ -71,6 +71,14 @@ export class Gateway {
   private draining = false;
   private pingTimer: NodeJS.Timeout | undefined;
   private lastPingAt = Date.now();
+  /**
+   * Pings are spread over the interval: every connection belongs to one of `pingSlices` slices,
+   * and one slice is pinged per round, half-way between two ticks, so that 100k pings never land
+   * on a second boundary at once. Intervals under 2 s (tests) ping everyone each interval.
+   */
+  private readonly pingSlices: number;
+  private pingRound = 0;
+  private nextPingSlot = 0;
   private usersCache = { version: -1, body: '' };
   private readonly limits;
   /** One listener of each kind for every socket; `this` is the socket. */
@@ -94,8 +102,11 @@ export class Gateway {
       gateway.onClose((this as SocketWithConnection)[CONNECTION], code, reason.toString());
     };
     this.limits = { maxN: config.fibMaxN, maxMessageBytes: config.maxMessageBytes, messagesPerSecond: config.rateLimitPerSecond };
-    this.pingTimer = setInterval(() => this.pingAll(), config.pingIntervalMs);
-    this.pingTimer.unref();
+    this.pingSlices = config.pingIntervalMs < 2_000 ? 1 : Math.floor(config.pingIntervalMs / 1_000);
+    if (this.pingSlices === 1) {
+      this.pingTimer = setInterval(() => this.pingSlice(), config.pingIntervalMs);
+      this.pingTimer.unref();
+    }
   }
 
   get connectionCount(): number {
@@ -130,6 +141,7 @@ export class Gateway {
       new RateLimiter(this.config.rateLimitPerSecond, this.config.rateLimitBurst, now),
       protocol === 'json' && identity.presence,
     );
+    conn.pingSlot = this.nextPingSlot++ % this.pingSlices;
     // Re-checked here: several handshakes may have passed admit() at once, or draining began.
     if (!this.admit(remoteAddr).ok) {
       socket.on('error', () => undefined); // the close below may still fail; nothing to record
@@ -192,12 +204,18 @@ export class Gateway {
     this.broadcastPresence(closeAbove);
     this.metrics.tickFanout.observe(Math.max(0, Date.now() - epochMs) / 1000);
     this.metrics.usersOnline.set(this.presence.online.online);
+    if (this.pingSlices > 1 && !this.draining) {
+      clearTimeout(this.pingTimer);
+      this.pingTimer = setTimeout(() => this.pingSlice(), 500);
+      this.pingTimer.unref();
+    }
   }
 
   /** Starts draining: new upgrades get 503, every client is closed with 1001. Resolves when all are gone. */
   async drain(deadline: number): Promise<void> {
     this.draining = true;
     clearInterval(this.pingTimer);
+    clearTimeout(this.pingTimer);
     const all = [...this.jsonConnections, ...this.textConnections];
     for (const conn of all) conn.close(CloseCode.GOING_AWAY, 'server shutting down');
     // Peers get a moment to answer the close; whoever has not by then is dropped.
@@ -363,14 +381,17 @@ export class Gateway {
     conn.expiryTimer.unref();
   }
 
-  private pingAll(): void {
+  private pingSlice(): void {
+    const roundMs = this.config.pingIntervalMs / this.pingSlices;
     // A round that runs late (the event loop stalled: GC, a starved CPU) judges nobody: the pongs
     // to the last ping may be sitting unread behind this very timer. It only pings again.
     const now = Date.now();
-    const late = now - this.lastPingAt > this.config.pingIntervalMs * 1.5;
+    const late = now - this.lastPingAt > roundMs * 1.5;
     this.lastPingAt = now;
+    const slot = this.pingRound++ % this.pingSlices;
     for (const connections of [this.jsonConnections, this.textConnections]) {
       for (const conn of connections) {
+        if (conn.pingSlot !== slot) continue;
         if (!conn.alive && !late) {
           conn.terminate('no pong within the ping interval');
           continue;
