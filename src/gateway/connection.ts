@@ -59,10 +59,6 @@ export class Connection implements LiveSession {
     readonly wantsPresence: boolean,
   ) {}
 
-  get isOpen(): boolean {
-    return this.socket.readyState === 1;
-  }
-
   /** Writes a text frame; see sendPrebuilt. */
   send(text: string, closeAboveBytes: number): boolean {
     return this.sendPrebuilt(textFrameBytes(text), closeAboveBytes);
