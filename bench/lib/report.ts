@@ -53,6 +53,31 @@ export function source(): ScenarioReport['source'] {
   }
 }
 
+/** The envelope every scenario returns: options without the logger or the admin URL, machine, source, ratios, checks. */
+export function buildReport<Options extends { log?: unknown }>(
+  scenario: string,
+  startedAt: string,
+  options: Options,
+  servers: ScenarioReport['servers'],
+  rows: Row[],
+  failures: string[],
+  notes: string[],
+): ScenarioReport {
+  const { log: _log, ...shown } = options;
+  return {
+    scenario,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    options: { ...shown, pgAdminUrl: undefined },
+    machine: machine(),
+    source: source(),
+    servers,
+    ratios: computeRatios(servers, rows),
+    checks: { ok: failures.length === 0, failures },
+    notes,
+  };
+}
+
 export function computeRatios(servers: ScenarioReport['servers'], rows: Row[]): Record<string, number | null> {
   const out: Record<string, number | null> = {};
   for (const row of rows) {

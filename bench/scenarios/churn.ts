@@ -4,7 +4,7 @@
 // from the outside by polling sampled session ids.
 import pg from 'pg';
 import { LoadGenerator } from '../loadgen/pool.js';
-import { computeRatios, machine, source, type Metrics, type Row, type ScenarioReport } from '../lib/report.js';
+import { buildReport, type Metrics, type Row, type ScenarioReport } from '../lib/report.js';
 import { scrapeHistogramQuantile, startServer, type ServerKind } from '../lib/servers.js';
 import { loopbackSources, round, sleep, summarize } from '../lib/util.js';
 
@@ -222,21 +222,9 @@ export async function runChurn(options: ChurnOptions): Promise<ScenarioReport> {
       if (m.duplicateWelcomeIds !== 0) failures.push(`pulse: ${String(m.duplicateWelcomeIds)} duplicate sessionIds in welcomes`);
     }
   }
-  const { log: _log, ...shown } = options;
-  return {
-    scenario: 'churn',
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    options: { ...shown, pgAdminUrl: undefined },
-    machine: machine(),
-    source: source(),
-    servers,
-    ratios: computeRatios(servers, CHURN_ROWS),
-    checks: { ok: failures.length === 0, failures },
-    notes: [
-      'cycle = open socket → welcome frame → close(1000) → close event; the reference sends a minimal welcome and has no database',
-      'db lag = first poll (every ~2 ms, query start) that sees the row, or its disconnected_at, − the client event time (welcome / close start); every 10th cycle of each loop is sampled',
-      'exactness is checked 2 s after the last cycle, then every 250 ms up to 10 s more (db: exact after ms)',
-    ],
-  };
+  return buildReport('churn', startedAt, options, servers, CHURN_ROWS, failures, [
+    'cycle = open socket → welcome frame → close(1000) → close event; the reference sends a minimal welcome and has no database',
+    'db lag = first poll (every ~2 ms, query start) that sees the row, or its disconnected_at, − the client event time (welcome / close start); every 10th cycle of each loop is sampled',
+    'exactness is checked 2 s after the last cycle, then every 250 ms up to 10 s more (db: exact after ms)',
+  ]);
 }

@@ -3,7 +3,7 @@
 // (a probe client's small request round trip while 4 clients ask for distinct large n nonstop).
 import { RequestClient } from '../lib/client.js';
 import { fibAnswer, fibTable } from '../lib/fib.js';
-import { computeRatios, machine, source, type Metrics, type Row, type ScenarioReport } from '../lib/report.js';
+import { buildReport, type Metrics, type Row, type ScenarioReport } from '../lib/report.js';
 import { scrapeMetric, startServer, type DbKind, type ServerKind } from '../lib/servers.js';
 import { round, sleep, summarize } from '../lib/util.js';
 
@@ -246,21 +246,9 @@ export async function runFib(options: FibOptions): Promise<ScenarioReport> {
     if (typeof m.smallAnswers !== 'number' || m.smallAnswers === 0) failures.push(`${kind}: no small-n answer`);
     if (m.errors !== 0) failures.push(`${kind}: ${String(m.errors)} errors (${String(m.errorSample)})`);
   }
-  const { log: _log, ...shown } = options;
-  return {
-    scenario: 'fib',
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    options: { ...shown, pgAdminUrl: undefined },
-    machine: machine(),
-    source: source(),
-    servers,
-    ratios: computeRatios(servers, FIB_ROWS),
-    checks: { ok: failures.length === 0, failures },
-    notes: [
-      'small n: uniform in 0..90, one request in flight per client, every fourth as bare text; every answer compared with a local table; 2 s uncounted warm-up first (the bench process is shared by both servers)',
-      'F(1e6) repeated: Pulse may answer from its result cache; the reference recomputes. Distinct n = 999,999 … for a cache-free p50',
-      'event-loop lag = probe (n=10 every 20 ms) round-trip p99 under load − idle p50; same probe for both servers; Pulse’s own pulse_event_loop_lag_seconds p99 over the same phase is shown beside it',
-    ],
-  };
+  return buildReport('fib', startedAt, options, servers, FIB_ROWS, failures, [
+    'small n: uniform in 0..90, one request in flight per client, every fourth as bare text; every answer compared with a local table; 2 s uncounted warm-up first (the bench process is shared by both servers)',
+    'F(1e6) repeated: Pulse may answer from its result cache; the reference recomputes. Distinct n = 999,999 … for a cache-free p50',
+    'event-loop lag = probe (n=10 every 20 ms) round-trip p99 under load − idle p50; same probe for both servers; Pulse’s own pulse_event_loop_lag_seconds p99 over the same phase is shown beside it',
+  ]);
 }

@@ -1,7 +1,7 @@
 // ticks: N clients held; every second each must get the tick. Lost ticks, fan-out latency,
 // server memory per connection and CPU, for Pulse and the bare-ws reference in turn.
 import { LoadGenerator, MAX_SOCKETS_PER_PROCESS } from '../loadgen/pool.js';
-import { computeRatios, machine, source, type Metrics, type Row, type ScenarioReport } from '../lib/report.js';
+import { buildReport, type Metrics, type Row, type ScenarioReport } from '../lib/report.js';
 import { startServer, type DbKind, type ServerKind } from '../lib/servers.js';
 import { cpuPercent, loopbackSources, round, sampleTree, sleep, summarize } from '../lib/util.js';
 
@@ -157,20 +157,8 @@ export async function runTicks(options: TicksOptions): Promise<ScenarioReport> {
     if (m.ticksLost !== 0) failures.push(`${kind}: ${String(m.ticksLost)} ticks lost`);
     if (m.ticksDuplicate !== 0) failures.push(`${kind}: ${String(m.ticksDuplicate)} duplicate ticks`);
   }
-  const { log: _log, ...shown } = options;
-  return {
-    scenario: 'ticks',
-    startedAt,
-    finishedAt: new Date().toISOString(),
-    options: { ...shown, pgAdminUrl: undefined },
-    machine: machine(),
-    source: source(),
-    servers,
-    ratios: computeRatios(servers, TICKS_ROWS),
-    checks: { ok: failures.length === 0, failures },
-    notes: [
-      'latency = client Date.now() at arrival − epochMs (same machine clock); it includes the load generator’s own event-loop delay',
-      'RSS and CPU summed over the server process tree (all workers); RSS per connection = (RSS after − RSS before connecting) / clients',
-    ],
-  };
+  return buildReport('ticks', startedAt, options, servers, TICKS_ROWS, failures, [
+    'latency = client Date.now() at arrival − epochMs (same machine clock); it includes the load generator’s own event-loop delay',
+    'RSS and CPU summed over the server process tree (all workers); RSS per connection = (RSS after − RSS before connecting) / clients',
+  ]);
 }
