@@ -114,7 +114,13 @@ async function waitExact(db: TestDatabase, instanceId: string, expected: Expecta
 async function withSetup(
   name: string,
   env: Record<string, string>,
-  fn: (ctx: { db: TestDatabase; proxy: TcpProxy; server: RunningPulse; clients: TestClient[] }) => Promise<void>,
+  fn: (ctx: {
+    db: TestDatabase;
+    proxy: TcpProxy;
+    server: RunningPulse;
+    /** Opens a client named `name`, closed at the end of the test. */
+    connect: (name: string) => Promise<TestClient>;
+  }) => Promise<void>,
   cutBeforeStart = false,
 ): Promise<void> {
   const db = await createTestDatabase(`pulse_outage_${name}`);
@@ -125,7 +131,13 @@ async function withSetup(
   const clients: TestClient[] = [];
   try {
     server = await startPulse({ ...SHORT, ...env, DATABASE_URL: proxy.urlFor(db.url) });
-    await fn({ db, proxy, server, clients });
+    const wsUrl = server.wsUrl;
+    const connect = async (clientName: string) => {
+      const client = await connectClient(`${wsUrl}?name=${clientName}`);
+      clients.push(client);
+      return client;
+    };
+    await fn({ db, proxy, server, connect });
   } finally {
     proxy.restore();
     for (const client of clients) client.terminate();
@@ -140,12 +152,7 @@ describe('presence through database outages', { skip: skipWithoutPostgres, timeo
     await withSetup(
       'a',
       {},
-      async ({ db, proxy, server, clients }) => {
-        const connect = async (name: string) => {
-          const client = await connectClient(`${server.wsUrl}?name=${name}`);
-          clients.push(client);
-          return client;
-        };
+      async ({ db, proxy, server, connect }) => {
         assert.equal((await getText(`${server.baseUrl}/healthz`)).status, 200);
         assert.equal((await getText(`${server.baseUrl}/readyz`)).status, 503, '/readyz is 503 without a database');
 
@@ -182,12 +189,7 @@ describe('presence through database outages', { skip: skipWithoutPostgres, timeo
   });
 
   test('(b) database lost while running: clients served and queued; exact again after its return', async () => {
-    await withSetup('b', {}, async ({ db, proxy, server, clients }) => {
-      const connect = async (name: string) => {
-        const client = await connectClient(`${server.wsUrl}?name=${name}`);
-        clients.push(client);
-        return client;
-      };
+    await withSetup('b', {}, async ({ db, proxy, server, connect }) => {
       await server.ready();
       const instanceId = server.pulse.presence.instanceId;
       const alice = await connect('alice');
@@ -245,12 +247,7 @@ describe('presence through database outages', { skip: skipWithoutPostgres, timeo
   test('(d) a batch commits but its reply is lost with the connection: the retry still records the close', async () => {
     // Few background statements, so the session batch gets a pool connection while replies are swallowed.
     const quiet = { HEARTBEAT_INTERVAL_MS: '5000', INSTANCE_TTL_MS: '15000', SWEEP_INTERVAL_MS: '5000' };
-    await withSetup('d', quiet, async ({ db, proxy, server, clients }) => {
-      const connect = async (name: string) => {
-        const client = await connectClient(`${server.wsUrl}?name=${name}`);
-        clients.push(client);
-        return client;
-      };
+    await withSetup('d', quiet, async ({ db, proxy, server, connect }) => {
       await server.ready();
       const instanceId = server.pulse.presence.instanceId;
       const stay = await connect('stay');
@@ -277,12 +274,7 @@ describe('presence through database outages', { skip: skipWithoutPostgres, timeo
   });
 
   test('(e) network partition without resets (connections frozen, not closed): exact again once it heals', async () => {
-    await withSetup('e', {}, async ({ db, proxy, server, clients }) => {
-      const connect = async (name: string) => {
-        const client = await connectClient(`${server.wsUrl}?name=${name}`);
-        clients.push(client);
-        return client;
-      };
+    await withSetup('e', {}, async ({ db, proxy, server, connect }) => {
       await server.ready();
       const instanceId = server.pulse.presence.instanceId;
       const alice = await connect('alice');
@@ -312,12 +304,7 @@ describe('presence through database outages', { skip: skipWithoutPostgres, timeo
   });
 
   test('(c) queue overflow during an outage: the resync makes the rows exact', async () => {
-    await withSetup('c', { DB_QUEUE_MAX_BYTES: '2000' }, async ({ db, proxy, server, clients }) => {
-      const connect = async (name: string) => {
-        const client = await connectClient(`${server.wsUrl}?name=${name}`);
-        clients.push(client);
-        return client;
-      };
+    await withSetup('c', { DB_QUEUE_MAX_BYTES: '2000' }, async ({ db, proxy, server, connect }) => {
       await server.ready();
       const instanceId = server.pulse.presence.instanceId;
       const before = [await connect('anna'), await connect('ben'), await connect('ben'), await connect('cleo')];
