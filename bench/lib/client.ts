@@ -2,6 +2,22 @@
 // non-broadcast frame is its answer.
 import { WebSocket } from 'ws';
 
+/** Closes with 1000 and waits for the close; a peer that does not answer within `timeoutMs` is dropped. */
+export function closeOrTerminate(ws: WebSocket, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (ws.readyState === WebSocket.CLOSED) return resolve();
+    const timer = setTimeout(() => {
+      ws.terminate();
+      resolve();
+    }, timeoutMs);
+    ws.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    ws.close(1000);
+  });
+}
+
 export interface Answer {
   message: Record<string, unknown>;
   /** Round trip, ms (performance.now()). */
@@ -80,17 +96,6 @@ export class RequestClient {
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.ws.readyState === WebSocket.CLOSED) return resolve();
-      const timer = setTimeout(() => {
-        this.ws.terminate();
-        resolve();
-      }, 3000);
-      this.ws.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      this.ws.close(1000);
-    });
+    return closeOrTerminate(this.ws, 3000);
   }
 }

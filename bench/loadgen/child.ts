@@ -1,6 +1,7 @@
 // One load-generator process: holds up to ~15,000 client sockets (the per-process open-files
 // limit is 20,000), spread over loopback source addresses; obeys the parent over IPC.
 import { WebSocket } from 'ws';
+import { closeOrTerminate } from '../lib/client.js';
 import type { ChildMessage, ChurnCommand, ConnectCommand, ParentMessage, TicksCommand } from './protocol.js';
 
 interface Client {
@@ -185,21 +186,7 @@ function ticks(command: TicksCommand): void {
 }
 
 async function closeAll(): Promise<void> {
-  const pending = clients.map(
-    (client) =>
-      new Promise<void>((resolve) => {
-        if (client.ws.readyState === WebSocket.CLOSED) return resolve();
-        const timer = setTimeout(() => {
-          client.ws.terminate();
-          resolve();
-        }, 5000);
-        client.ws.once('close', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        client.ws.close(1000);
-      }),
-  );
+  const pending = clients.map((client) => closeOrTerminate(client.ws, 5000));
   await Promise.all(pending);
   const closed = clients.length;
   clients.length = 0;
