@@ -151,7 +151,8 @@ async function startServerOnce(kind: ServerKind, options: ServerOptions): Promis
     Object.assign(env, {
       PORT: String(port),
       HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
+      // BENCH_PULSE_LOG_LEVEL=info measures the per-session log lines too.
+      LOG_LEVEL: process.env.BENCH_PULSE_LOG_LEVEL ?? 'warn',
       RATE_LIMIT_PER_SECOND: '0',
       MAX_CONNECTIONS_PER_IP: '1000000',
       MAX_CONNECTIONS: '1000000',
@@ -166,7 +167,9 @@ async function startServerOnce(kind: ServerKind, options: ServerOptions): Promis
     } else {
       env.DATA_DIR = ':memory:';
     }
-    command = [process.execPath, PULSE_ENTRY];
+    // BENCH_PULSE_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", reaches Pulse only.
+    const nodeArgs = process.env.BENCH_PULSE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    command = [process.execPath, ...nodeArgs, PULSE_ENTRY];
   } else {
     command = [process.execPath, '--import', 'tsx', REFERENCE_ENTRY, '--port', String(port), '--workers', String(options.workers)];
   }

@@ -185,6 +185,21 @@ export function sampleTree(root: number): TreeSample {
   return { at: Date.now(), pids: names.length, names, rssKiB, cpuSeconds: ticks / CLOCK_TICKS_PER_SECOND };
 }
 
+/** CPU seconds used so far by every process with this command name (e.g. all `postgres` backends). */
+export function cpuSecondsOfCommand(command: string): number {
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== command) continue;
+    } catch {
+      continue;
+    }
+    ticks += readStat(Number(entry))?.cpuTicks ?? 0;
+  }
+  return ticks / CLOCK_TICKS_PER_SECOND;
+}
+
 /** CPU use between two samples, in percent of one core (200 = both cores of this machine). */
 export function cpuPercent(before: TreeSample, after: TreeSample): number {
   const wall = (after.at - before.at) / 1000;

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { LoadGenerator } from '../loadgen/pool.js';
 import { buildReport, type Metrics, type Row, type ScenarioReport } from '../lib/report.js';
 import { scrapeHistogramQuantile, startServer, type ServerKind } from '../lib/servers.js';
-import { loopbackSources, round, sleep, summarize } from '../lib/util.js';
+import { cpuSecondsOfCommand, loopbackSources, round, sampleTree, sleep, summarize } from '../lib/util.js';
 
 export interface ChurnOptions {
   /** Concurrent connect/close loops. */
@@ -30,6 +30,9 @@ export const CHURN_ROWS: Row[] = [
   { label: '  open → welcome p99 ms', key: 'welcomeP99Ms', ratio: true },
   { label: '  close → closed p50 ms', key: 'closeP50Ms', ratio: true },
   { label: '  close → closed p99 ms', key: 'closeP99Ms', ratio: true },
+  { label: 'server CPU ms per 1,000 cycles', key: 'serverCpuMsPer1000', ratio: true },
+  { label: 'PostgreSQL CPU ms per 1,000 cycles', key: 'postgresCpuMsPer1000' },
+  { label: 'load generator CPU %', key: 'loadgenCpuPercent' },
   { label: 'db: connected_users rows after', key: 'dbConnectedUsers' },
   { label: 'db: session rows', key: 'dbSessions' },
   { label: 'db: welcomed ids missing', key: 'dbMissing' },
@@ -129,8 +132,14 @@ async function measure(kind: ServerKind, options: ChurnOptions): Promise<Metrics
     await sleep(1000);
     log(`churn/${kind}: ${options.loops} loops for ${options.seconds} s`);
     const sources = loopbackSources(16);
+    const serverBefore = sampleTree(server.pid);
+    const postgresBefore = cpuSecondsOfCommand('postgres');
     const [result] = await loadgen.churn(server.wsUrl, options.loops, options.seconds, sources, options.sampleEvery ?? 10);
     if (!result) throw new Error('no churn result');
+    const serverCpuSeconds = sampleTree(server.pid).cpuSeconds - serverBefore.cpuSeconds;
+    // All of the machine's PostgreSQL backends, the bench's lag poller included (Pulse only).
+    const postgresCpuSeconds = cpuSecondsOfCommand('postgres') - postgresBefore;
+    const perThousand = (seconds: number): number | null => (result.cycles > 0 ? round((seconds * 1e6) / result.cycles, 0) : null);
     const cycle = summarize(result.cycleMs);
     const welcome = summarize(result.welcomeMs);
     const close = summarize(result.closeMs);
@@ -148,6 +157,9 @@ async function measure(kind: ServerKind, options: ChurnOptions): Promise<Metrics
       closeP50Ms: round(close.p50, 2),
       closeP99Ms: round(close.p99, 2),
       loadgenCpuSeconds: round(result.cpuSeconds, 2),
+      loadgenCpuPercent: round((100 * result.cpuSeconds) / (result.durationMs / 1000), 0),
+      serverCpuMsPer1000: perThousand(serverCpuSeconds),
+      postgresCpuMsPer1000: kind === 'pulse' ? perThousand(postgresCpuSeconds) : null,
     };
     if (kind === 'pulse' && db) {
       const ids = result.sessionIds;
@@ -225,6 +237,7 @@ export async function runChurn(options: ChurnOptions): Promise<ScenarioReport> {
   return buildReport('churn', startedAt, options, servers, CHURN_ROWS, failures, [
     'cycle = open socket → welcome frame → close(1000) → close event; the reference sends a minimal welcome and has no database',
     'db lag = first poll (every ~2 ms, query start) that sees the row, or its disconnected_at, − the client event time (welcome / close start); every 10th cycle of each loop is sampled',
+    'CPU per 1,000 cycles: utime + stime from /proc over the run (server: its process tree; PostgreSQL: every postgres process, the lag poller’s backend included)',
     'exactness is checked 2 s after the last cycle, then every 250 ms up to 10 s more (db: exact after ms)',
   ]);
 }
