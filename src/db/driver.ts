@@ -4,7 +4,11 @@ import { mkdirSync } from 'node:fs';
 import pg from 'pg';
 
 export interface Queryable {
-  query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
+  /**
+   * `prepareAs` names a statement that runs often: on a PostgreSQL server it is parsed and planned
+   * once per connection instead of on every call. PGlite ignores it.
+   */
+  query<R = Record<string, unknown>>(text: string, params?: unknown[], prepareAs?: string): Promise<R[]>;
 }
 
 export interface Transaction extends Queryable {
@@ -51,8 +55,8 @@ export function createPgDb(url: string, log: DbLogger): Db {
 
   const db: Db = {
     kind: 'pg',
-    async query<R>(text: string, params?: unknown[]) {
-      const result = await pool.query(text, params as unknown[] | undefined);
+    async query<R>(text: string, params?: unknown[], prepareAs?: string) {
+      const result = await pool.query({ text, values: params, name: prepareAs });
       return result.rows as R[];
     },
     async transaction<T>(fn: (tx: Transaction) => Promise<T>) {

@@ -92,7 +92,7 @@ export async function writeBatch(
   opens: SessionOpenRow[],
   closes: SessionCloseRow[],
 ): Promise<void> {
-  await db.query(WRITE_BATCH, [instanceId, JSON.stringify(opens), JSON.stringify(closes)]);
+  await db.query(WRITE_BATCH, [instanceId, JSON.stringify(opens), JSON.stringify(closes)], 'pulse_write_batch');
 }
 
 const RESYNC_OWN = `
@@ -137,6 +137,7 @@ export async function heartbeat(db: Queryable, instanceId: string): Promise<bool
   const rows = await db.query<{ stopped_at: Date | null }>(
     'UPDATE instances SET heartbeat_at = now() WHERE id = $1 RETURNING stopped_at',
     [instanceId],
+    'pulse_heartbeat',
   );
   return rows.length === 1 && rows[0]!.stopped_at === null;
 }
@@ -169,7 +170,7 @@ export async function sweepLostInstances(
   selfId: string,
   ttlMs: number,
 ): Promise<{ instances: number; sessions: number }> {
-  const rows = await db.query<{ instances: number; sessions: number }>(SWEEP, [selfId, ttlMs]);
+  const rows = await db.query<{ instances: number; sessions: number }>(SWEEP, [selfId, ttlMs], 'pulse_sweep');
   return { instances: rows[0]?.instances ?? 0, sessions: rows[0]?.sessions ?? 0 };
 }
 
