@@ -17,7 +17,7 @@ import {
   encodePresence,
   encodeUsers,
   encodeUsersBody,
-  encodeWelcome,
+  welcomeEncoder,
   type RequestId,
 } from './json-codec.js';
 import { CloseCode, TextProtocol, type ErrorCode } from './protocol.js';
@@ -80,7 +80,7 @@ export class Gateway {
   private pingRound = 0;
   private nextPingSlot = 0;
   private usersCache = { version: -1, body: '' };
-  private readonly limits;
+  private readonly encodeWelcome: ReturnType<typeof welcomeEncoder>;
   /** One listener of each kind for every socket; `this` is the socket. */
   private readonly onMessage: (this: WebSocket, data: Buffer, isBinary: boolean) => void;
   private readonly onSocketClose: (this: WebSocket, code: number, reason: Buffer) => void;
@@ -101,7 +101,11 @@ export class Gateway {
     this.onSocketClose = function (code, reason) {
       gateway.onClose((this as SocketWithConnection)[CONNECTION], code, reason.toString());
     };
-    this.limits = { maxN: config.fibMaxN, maxMessageBytes: config.maxMessageBytes, messagesPerSecond: config.rateLimitPerSecond };
+    this.encodeWelcome = welcomeEncoder(presence.instanceId, {
+      maxN: config.fibMaxN,
+      maxMessageBytes: config.maxMessageBytes,
+      messagesPerSecond: config.rateLimitPerSecond,
+    });
     this.pingSlices = config.pingIntervalMs < 2_000 ? 1 : Math.floor(config.pingIntervalMs / 1_000);
     if (this.pingSlices === 1) {
       this.pingTimer = setInterval(() => this.pingSlice(), config.pingIntervalMs);
@@ -165,16 +169,7 @@ export class Gateway {
     this.presence.open(conn);
     this.log.info({ sessionId: conn.id, userId: conn.userId, protocol, remoteAddr }, 'session opened');
     if (protocol === 'json') {
-      conn.send(
-        encodeWelcome({
-          sessionId: conn.id,
-          user: { id: conn.userId, name: conn.name },
-          instanceId: this.presence.instanceId,
-          now,
-          limits: this.limits,
-        }),
-        this.config.slowClientCloseBytes,
-      );
+      conn.send(this.encodeWelcome(conn.id, { id: conn.userId, name: conn.name }, now), this.config.slowClientCloseBytes);
     }
   }
 

@@ -92,24 +92,19 @@ export function encodeError(id: RequestId, code: ErrorCode, message: string): st
   return `{"type":"error","id":${idJson(id)},"code":"${code}","message":${JSON.stringify(message)}}`;
 }
 
-export interface WelcomeInfo {
-  sessionId: string;
-  user: { id: string; name: string };
-  instanceId: string;
-  now: number;
-  limits: { maxN: number; maxMessageBytes: number; messagesPerSecond: number };
+export interface WelcomeLimits {
+  maxN: number;
+  maxMessageBytes: number;
+  messagesPerSecond: number;
 }
 
-export function encodeWelcome(info: WelcomeInfo): string {
-  return JSON.stringify({
-    type: 'welcome',
-    protocol: 1,
-    sessionId: info.sessionId,
-    user: info.user,
-    instanceId: info.instanceId,
-    now: new Date(info.now).toISOString(),
-    limits: info.limits,
-  });
+/** The welcome for one session, with what every session of this instance shares serialised once. */
+export function welcomeEncoder(instanceId: string, limits: WelcomeLimits): (sessionId: string, user: { id: string; name: string }, now: number) => string {
+  const shared = `"instanceId":${JSON.stringify(instanceId)}`;
+  const limitsJson = JSON.stringify({ maxN: limits.maxN, maxMessageBytes: limits.maxMessageBytes, messagesPerSecond: limits.messagesPerSecond });
+  return (sessionId, user, now) =>
+    `{"type":"welcome","protocol":1,"sessionId":${JSON.stringify(sessionId)},"user":${JSON.stringify({ id: user.id, name: user.name })},` +
+    `${shared},"now":"${new Date(now).toISOString()}","limits":${limitsJson}}`;
 }
 
 /** The part of a `users` reply that does not depend on the request: cached per presence version. */

@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { Gateway } from './gateway.js';
-import type { Identity, UpgradeGate } from './upgrade.js';
+import type { Identity, UpgradeDecision, UpgradeGate } from './upgrade.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -17,17 +17,22 @@ declare module 'fastify' {
 export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway, gate: UpgradeGate, onRefused: (status: number) => void): void {
   app.decorateRequest('pulseIdentity', undefined);
 
-  const check = (protocol: 'json' | 'text') => async (request: FastifyRequest, reply: FastifyReply) => {
+  // Callback style: in open mode the checks are synchronous and the upgrade goes on without a
+  // promise or a microtask; only a token check waits. A refusal answers and never calls done(),
+  // as Fastify asks of a hook that replies (its async onSend hooks still have to run).
+  const check = (protocol: 'json' | 'text') => (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
     if (request.headers.upgrade?.toLowerCase() !== 'websocket') {
-      return reply.code(426).header('upgrade', 'websocket').send({ error: 'Upgrade Required', message: 'connect with a WebSocket client' });
+      reply.code(426).header('upgrade', 'websocket').send({ error: 'Upgrade Required', message: 'connect with a WebSocket client' });
+      return;
     }
     const admission = gateway.admit(request.ip);
     if (!admission.ok) {
       onRefused(admission.status!);
-      return reply.code(admission.status!).send({ error: admission.message });
+      reply.code(admission.status!).send({ error: admission.message });
+      return;
     }
     const url = new URL(request.url, 'http://pulse.invalid');
-    const decision = await gate.check({
+    const decision = gate.check({
       protocol,
       clientId: protocol === 'text' ? (request.params as { clientId?: string }).clientId : undefined,
       query: url.searchParams,
@@ -35,16 +40,27 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway, ga
       host: request.headers.host,
       authorization: request.headers.authorization,
     });
+    if (decision instanceof Promise) decision.then((d) => conclude(d, request, reply, done), done);
+    else conclude(decision, request, reply, done);
+  };
+
+  const conclude = (decision: UpgradeDecision, request: FastifyRequest, reply: FastifyReply, done: () => void): void => {
     if (!decision.ok) {
       onRefused(decision.status);
-      return reply.code(decision.status).send({ error: decision.message });
+      reply.code(decision.status).send({ error: decision.message });
+      return;
     }
     request.pulseIdentity = decision.identity;
+    // Held until accept() has written the welcome: the 101 answer and the welcome leave in one
+    // TCP segment. end() and destroy() release a cork, so a failed handshake loses nothing.
+    request.raw.socket.cork();
+    done();
   };
 
   const accept = (protocol: 'json' | 'text') => (socket: WebSocket, request: FastifyRequest) => {
     releaseUpgradeRequest(socket, request);
     gateway.accept(socket, protocol, request.pulseIdentity!, request.ip, request.headers['user-agent']);
+    request.raw.socket.uncork();
   };
   app.get('/ws', { websocket: true, preValidation: check('json') }, accept('json'));
   app.get('/ws/:clientId', { websocket: true, preValidation: check('text') }, accept('text'));

@@ -65,7 +65,8 @@ export class UpgradeGate {
     this.secret = config.authJwtSecret === undefined ? undefined : new TextEncoder().encode(config.authJwtSecret);
   }
 
-  async check(request: UpgradeRequest): Promise<UpgradeDecision> {
+  /** Synchronous in open mode, so that most upgrades cost no promise; a token check is async. */
+  check(request: UpgradeRequest): UpgradeDecision | Promise<UpgradeDecision> {
     if (!originAllowed(this.config.allowedOrigins, request.origin, request.host)) {
       return { ok: false, status: 403, message: 'origin not allowed' };
     }
