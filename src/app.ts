@@ -55,6 +55,7 @@ export async function buildPulse(config: Config): Promise<Pulse> {
         metrics.dbEventsReplaced.inc(replaced);
       },
       sweptSessions: (count) => metrics.sweptSessions.inc(count),
+      remoteReload: (reason) => metrics.presenceReloads.inc({ reason }),
     },
   });
   const fibonacci = new FibonacciService({

@@ -41,6 +41,12 @@ export class Metrics {
   readonly dbWriteFailures = new Counter({ name: 'pulse_db_write_failures_total', help: 'Failed database batches (retried)', registers: [this.registry] });
   readonly dbResyncs = new Counter({ name: 'pulse_db_resyncs_total', help: 'Rewrites of this instance\'s open sessions from memory', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly dbEventsReplaced = new Counter({ name: 'pulse_db_events_replaced_total', help: 'Queued session events superseded by a resync', registers: [this.registry] });
+  readonly presenceReloads = new Counter({
+    name: 'pulse_presence_reloads_total',
+    help: 'Another instance\'s presence reloaded from the database (hint: batch too big for NOTIFY, gap: missed notification, subscribed: LISTEN (re)established)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly sweptSessions = new Counter({ name: 'pulse_swept_sessions_total', help: 'Sessions of lost instances closed by this instance\'s sweeper', registers: [this.registry] });
   readonly eventLoopLag: Gauge<'quantile'>;
   private readonly loopDelay: IntervalHistogram;

@@ -22,7 +22,12 @@ import { SessionWriter, type WriterLogger, type WriterMetrics } from './session-
 
 export interface PresenceMetrics extends WriterMetrics {
   sweptSessions(count: number): void;
+  /** A remote instance's view reloaded from the database instead of applied from its notification. */
+  remoteReload(reason: RemoteReloadReason): void;
 }
+
+/** `hint`: its batch was too big for NOTIFY; `gap`: a batch number was missed; `subscribed`: LISTEN was (re)established, every other instance reloaded. */
+export type RemoteReloadReason = 'hint' | 'gap' | 'subscribed';
 
 export interface PresenceOptions {
   openDb: () => Promise<Db>;
@@ -253,6 +258,7 @@ export class Presence {
     if (last !== undefined && message.s <= last) return; // already part of the snapshot we hold
     const inOrder = last === undefined ? message.s === 1 : message.s === last + 1;
     if (message.r || !inOrder || !message.d) {
+      this.options.metrics.remoteReload(message.r || !message.d ? 'hint' : 'gap');
       void this.reloadRemote(message.i);
       return;
     }
@@ -287,6 +293,7 @@ export class Presence {
   private async reloadAllRemote(): Promise<void> {
     const db = this.db;
     if (!db || this.reloadingAll) return;
+    this.options.metrics.remoteReload('subscribed');
     this.reloadingAll = [];
     try {
       const rows = await loadRemotePresence(db, this.instanceId);
