@@ -3,7 +3,7 @@
 
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { Gateway } from './gateway.js';
 import type { Identity, UpgradeDecision, UpgradeGate } from './upgrade.js';
@@ -31,11 +31,12 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway, ga
       reply.code(admission.status!).send({ error: admission.message });
       return;
     }
-    const url = new URL(request.url, 'http://pulse.invalid');
+    // Fastify has parsed the query string already; a repeated parameter counts by its first value.
+    const query = request.query as Record<string, string | string[] | undefined>;
     const decision = gate.check({
       protocol,
       clientId: protocol === 'text' ? (request.params as { clientId?: string }).clientId : undefined,
-      query: url.searchParams,
+      query: { get: (name) => firstValue(query[name]) },
       origin: request.headers.origin,
       host: request.headers.host,
       authorization: request.headers.authorization,
@@ -62,8 +63,15 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway, ga
     gateway.accept(socket, protocol, request.pulseIdentity!, request.ip, request.headers['user-agent']);
     request.raw.socket.uncork();
   };
-  app.get('/ws', { websocket: true, preValidation: check('json') }, accept('json'));
-  app.get('/ws/:clientId', { websocket: true, preValidation: check('text') }, accept('text'));
+  // Every connection event is logged with its sessionId (gateway.ts): the per-request child
+  // logger Fastify would build, and drop, for each upgrade is not needed.
+  const childLoggerFactory = (logger: FastifyBaseLogger): FastifyBaseLogger => logger;
+  app.get('/ws', { websocket: true, preValidation: check('json'), childLoggerFactory }, accept('json'));
+  app.get('/ws/:clientId', { websocket: true, preValidation: check('text'), childLoggerFactory }, accept('text'));
+}
+
+function firstValue(value: string | string[] | undefined): string | null {
+  return (Array.isArray(value) ? value[0] : value) ?? null;
 }
 
 /**

@@ -19,7 +19,8 @@ export type UpgradeDecision = { ok: true; identity: Identity } | { ok: false; st
 export interface UpgradeRequest {
   protocol: 'json' | 'text';
   clientId: string | undefined;
-  query: URLSearchParams;
+  /** The query string's parameters; the first value of a repeated one (URLSearchParams fits). */
+  query: { get(name: string): string | null };
   origin: string | undefined;
   host: string | undefined;
   authorization: string | undefined;
