@@ -61,7 +61,9 @@ export class SessionWriter {
   private readonly maxBatch: number;
 
   constructor(private readonly options: SessionWriterOptions) {
-    this.flushDelayMs = options.flushDelayMs ?? 5;
+    // 10 ms: a storm's opens and closes share statements (and an open closed within the window is
+    // one insert), at about 30 ms p99 of lag against the 100 ms DESIGN allows.
+    this.flushDelayMs = options.flushDelayMs ?? 10;
     this.maxBatch = options.maxBatch ?? 2_000;
   }
 
