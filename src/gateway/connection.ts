@@ -32,6 +32,9 @@ export function textFrameBytes(payload: Buffer | string): Buffer {
   return frame;
 }
 
+/** An empty ping (RFC 6455 §5.5.2): the same two bytes for every socket, no framing per ping. */
+const PING_FRAME = Buffer.from([0x89, 0x00]);
+
 export class Connection implements LiveSession {
   /** Cleared by each ping, set by each pong or frame: a peer still false at the next ping is gone. */
   alive = true;
@@ -79,6 +82,12 @@ export class Connection implements LiveSession {
     }
     (this.socket as unknown as { _socket: Socket })._socket.write(frame);
     return true;
+  }
+
+  /** Clears `alive` and pings; the pong (or any frame) sets it again. */
+  ping(): void {
+    this.alive = false;
+    if (this.socket.readyState === 1) (this.socket as unknown as { _socket: Socket })._socket.write(PING_FRAME);
   }
 
   close(code: number, reason: string): void {

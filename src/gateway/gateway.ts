@@ -391,8 +391,7 @@ export class Gateway {
           conn.terminate('no pong within the ping interval');
           continue;
         }
-        conn.alive = false;
-        conn.socket.ping();
+        conn.ping();
       }
     }
   }
