@@ -1,17 +1,12 @@
 // One load-generator process: holds up to ~15,000 client sockets (the per-process open-files
 // limit is 20,000), spread over loopback source addresses; obeys the parent over IPC.
+// `connect`/`ticks` hold lean raw-socket clients (raw-client.ts); `churn` uses `ws` clients,
+// whose handshake and close are what it measures.
 import { WebSocket } from 'ws';
-import { closeOrTerminate } from '../lib/client.js';
+import { RawClient, type RawClientEvents } from './raw-client.js';
 import type { ChildMessage, ChurnCommand, ConnectCommand, ParentMessage, TicksCommand } from './protocol.js';
 
-interface Client {
-  ws: WebSocket;
-  /** epochMs of every tick received, in arrival order, and its latency (arrival − epochMs). */
-  epochs: number[];
-  latencies: number[];
-}
-
-const clients: Client[] = [];
+const clients: RawClient[] = [];
 const otherMessages: Record<string, number> = {};
 const closes: Record<string, number> = {};
 
@@ -23,69 +18,53 @@ function bump(map: Record<string, number>, key: string): void {
   map[key] = (map[key] ?? 0) + 1;
 }
 
-/** The type and epochMs of a server frame without a full parse for the hot `time` case. */
-function onFrame(client: Client, data: Buffer, arrival: number): void {
-  const text = data.toString();
-  if (text.startsWith('{"type":"time"')) {
-    const at = text.indexOf('"epochMs":');
-    if (at >= 0) {
-      const epochMs = Number.parseInt(text.slice(at + 10), 10);
-      client.epochs.push(epochMs);
-      client.latencies.push(arrival - epochMs);
-      return;
+/** Ticks are recorded on the client; anything else is only counted, by type. */
+const events: RawClientEvents = {
+  onFirstFrame: () => bump(otherMessages, 'first'),
+  onTick(client, epochMs, arrival) {
+    client.epochs.push(epochMs);
+    client.latencies.push(arrival - epochMs);
+  },
+  onOtherFrame(_client, payload) {
+    let type = 'unparsed';
+    try {
+      type = String((JSON.parse(payload.toString()) as { type?: unknown }).type);
+    } catch {
+      // counted as unparsed
     }
-  }
-  let type = 'unparsed';
-  try {
-    const message = JSON.parse(text) as { type?: unknown; epochMs?: unknown };
-    type = String(message.type);
-    if (type === 'time' && typeof message.epochMs === 'number') {
-      client.epochs.push(message.epochMs);
-      client.latencies.push(arrival - message.epochMs);
-      return;
-    }
-  } catch {
-    // counted as unparsed
-  }
-  bump(otherMessages, type);
-}
+    bump(otherMessages, type);
+  },
+  onClose(client, code, reason) {
+    const pending = opening.get(client);
+    if (pending) {
+      opening.delete(client);
+      pending.reject(new Error(reason && code === 1006 ? reason.slice(0, 60) : `closed ${code} before welcome`));
+    } else bump(closes, String(code));
+  },
+};
 
-function openOne(url: string, localAddress: string | undefined, timeoutMs: number): Promise<Client> {
+/** Clients between their TCP connect and their welcome, with the promise openOne() returned. */
+const opening = new Map<RawClient, { resolve: (client: RawClient) => void; reject: (error: Error) => void }>();
+
+function openOne(url: URL, localAddress: string | undefined, timeoutMs: number): Promise<RawClient> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { localAddress, perMessageDeflate: false, handshakeTimeout: timeoutMs });
-    const client: Client = { ws, epochs: [], latencies: [] };
-    let welcomed = false;
+    const client = new RawClient(url, localAddress, {
+      ...events,
+      onFirstFrame(c, arrival) {
+        const pending = opening.get(c);
+        opening.delete(c);
+        clearTimeout(timer);
+        events.onFirstFrame(c, arrival);
+        pending?.resolve(c);
+      },
+    });
+    opening.set(client, { resolve, reject: (error) => (clearTimeout(timer), reject(error)) });
     const timer = setTimeout(() => {
-      if (!welcomed) {
-        ws.terminate();
+      if (opening.delete(client)) {
+        client.destroy();
         reject(new Error('timeout'));
       }
     }, timeoutMs);
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      const arrival = Date.now();
-      if (!welcomed) {
-        // The first frame of both servers is the welcome; ticks count from then on.
-        welcomed = true;
-        clearTimeout(timer);
-        bump(otherMessages, isBinary ? 'binary' : 'first');
-        resolve(client);
-        return;
-      }
-      onFrame(client, data, arrival);
-    });
-    ws.on('error', (error: Error & { code?: string }) => {
-      if (!welcomed) {
-        clearTimeout(timer);
-        reject(error);
-      }
-    });
-    ws.on('close', (code: number) => {
-      if (welcomed) bump(closes, String(code));
-      else {
-        clearTimeout(timer);
-        reject(new Error(`closed ${code} before welcome`));
-      }
-    });
   });
 }
 
@@ -97,6 +76,7 @@ async function connect(command: ConnectCommand): Promise<void> {
   let ok = 0;
   let failed = 0;
   const handshakeMs: number[] = [];
+  const target = new URL(command.url);
   // Stop starting new connections after this (a server slower than the asked rate still gets
   // 10× the nominal time, at least 2 minutes); those never started count as failed.
   const deadline = started + Math.max(120_000, (command.count / command.ratePerSecond) * 10_000);
@@ -109,7 +89,7 @@ async function connect(command: ConnectCommand): Promise<void> {
         inFlight++;
         const address = command.localAddresses[index % Math.max(1, command.localAddresses.length)];
         const t0 = performance.now();
-        openOne(command.url, address, command.timeoutMs).then(
+        openOne(target, address, command.timeoutMs).then(
           (client) => {
             clients.push(client);
             handshakeMs.push(performance.now() - t0);
@@ -145,7 +125,7 @@ function ticks(command: TicksCommand): void {
   const latencies: number[] = [];
   const perEpoch = new Map<number, [number, number]>();
   for (const client of clients) {
-    if (client.ws.readyState === WebSocket.OPEN) open++;
+    if (client.isOpen) open++;
     const seen = new Set<number>();
     client.epochs.forEach((epochMs, i) => {
       if (epochMs < command.windowStart || epochMs > command.windowEnd) {
@@ -186,7 +166,7 @@ function ticks(command: TicksCommand): void {
 }
 
 async function closeAll(): Promise<void> {
-  const pending = clients.map((client) => closeOrTerminate(client.ws, 5000));
+  const pending = clients.map((client) => client.close(5000));
   await Promise.all(pending);
   const closed = clients.length;
   clients.length = 0;

@@ -124,7 +124,7 @@ async function measure(kind: ServerKind, options: ChurnOptions): Promise<Metrics
               }
             }
           }
-          await sleep(2);
+          await sleep(5);
         }
       })();
     }
@@ -236,7 +236,7 @@ export async function runChurn(options: ChurnOptions): Promise<ScenarioReport> {
   }
   return buildReport('churn', startedAt, options, servers, CHURN_ROWS, failures, [
     'cycle = open socket → welcome frame → close(1000) → close event; the reference sends a minimal welcome and has no database',
-    'db lag = first poll (every ~2 ms, query start) that sees the row, or its disconnected_at, − the client event time (welcome / close start); every 10th cycle of each loop is sampled',
+    'db lag = first poll (every ~5 ms, query start) that sees the row, or its disconnected_at, − the client event time (welcome / close start); every 10th cycle of each loop is sampled',
     'CPU per 1,000 cycles: utime + stime from /proc over the run (server: its process tree; PostgreSQL: every postgres process, the lag poller’s backend included)',
     'exactness is checked 2 s after the last cycle, then every 250 ms up to 10 s more (db: exact after ms)',
   ]);
