@@ -151,8 +151,8 @@ async function startServerOnce(kind: ServerKind, options: ServerOptions): Promis
     Object.assign(env, {
       PORT: String(port),
       HOST: '127.0.0.1',
-      // BENCH_PULSE_LOG_LEVEL=info measures the per-session log lines too.
-      LOG_LEVEL: process.env.BENCH_PULSE_LOG_LEVEL ?? 'warn',
+      // Pulse's default level, as an operator runs it: two log lines per connection included.
+      LOG_LEVEL: process.env.BENCH_PULSE_LOG_LEVEL ?? 'info',
       RATE_LIMIT_PER_SECOND: '0',
       MAX_CONNECTIONS_PER_IP: '1000000',
       MAX_CONNECTIONS: '1000000',
