@@ -113,13 +113,17 @@ export function loopbackSources(count: number): string[] {
 
 const CLOCK_TICKS_PER_SECOND = 100; // getconf CLK_TCK on Linux x86-64/arm64
 
-function readStat(pid: number): { ppid: number; cpuTicks: number } | undefined {
+function readStat(pid: number): { ppid: number; cpuTicks: number; reapedChildrenTicks: number } | undefined {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name is in parentheses and may contain spaces: split after the last ')'.
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is field 3 (state); ppid is field 4, utime 14, stime 15.
-    return { ppid: Number(fields[1]), cpuTicks: Number(fields[11]) + Number(fields[12]) };
+    // fields[0] is field 3 (state); ppid is field 4, utime 14, stime 15, cutime 16, cstime 17.
+    return {
+      ppid: Number(fields[1]),
+      cpuTicks: Number(fields[11]) + Number(fields[12]),
+      reapedChildrenTicks: Number(fields[13]) + Number(fields[14]),
+    };
   } catch {
     return undefined;
   }
@@ -185,9 +189,13 @@ export function sampleTree(root: number): TreeSample {
   return { at: Date.now(), pids: names.length, names, rssKiB, cpuSeconds: ticks / CLOCK_TICKS_PER_SECOND };
 }
 
-/** CPU seconds used so far by every process with this command name (e.g. all `postgres` backends). */
+/**
+ * CPU seconds used so far by every process with this command name (e.g. all `postgres` backends),
+ * plus what their exited children used: a backend that ends during a run is counted through its
+ * parent's cutime/cstime, so a difference of two readings never loses it.
+ */
 export function cpuSecondsOfCommand(command: string): number {
-  let ticks = 0;
+  const named = new Map<number, NonNullable<ReturnType<typeof readStat>>>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
@@ -195,7 +203,14 @@ export function cpuSecondsOfCommand(command: string): number {
     } catch {
       continue;
     }
-    ticks += readStat(Number(entry))?.cpuTicks ?? 0;
+    const stat = readStat(Number(entry));
+    if (stat) named.set(Number(entry), stat);
+  }
+  let ticks = 0;
+  for (const stat of named.values()) {
+    ticks += stat.cpuTicks;
+    // Only the top of each tree: a parent's cutime already holds its reaped children.
+    if (!named.has(stat.ppid)) ticks += stat.reapedChildrenTicks;
   }
   return ticks / CLOCK_TICKS_PER_SECOND;
 }

@@ -39,12 +39,14 @@ const events: RawClientEvents = {
     if (pending) {
       opening.delete(client);
       pending.reject(new Error(reason && code === 1006 ? reason.slice(0, 60) : `closed ${code} before welcome`));
-    } else bump(closes, String(code));
+    } else if (!abandoned.has(client)) bump(closes, String(code));
   },
 };
 
 /** Clients between their TCP connect and their welcome, with the promise openOne() returned. */
 const opening = new Map<RawClient, { resolve: (client: RawClient) => void; reject: (error: Error) => void }>();
+/** Clients given up on (handshake timeout): already counted as failed connects, not as closes. */
+const abandoned = new WeakSet<RawClient>();
 
 function openOne(url: URL, localAddress: string | undefined, timeoutMs: number): Promise<RawClient> {
   return new Promise((resolve, reject) => {
@@ -61,6 +63,7 @@ function openOne(url: URL, localAddress: string | undefined, timeoutMs: number):
     opening.set(client, { resolve, reject: (error) => (clearTimeout(timer), reject(error)) });
     const timer = setTimeout(() => {
       if (opening.delete(client)) {
+        abandoned.add(client);
         client.destroy();
         reject(new Error('timeout'));
       }

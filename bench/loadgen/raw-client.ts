@@ -4,7 +4,8 @@
 // and no allocation. Both servers under test get exactly this client, so it favours neither;
 // the lighter it is, the less it steals from the server on a two-core machine.
 //
-// Server frames are never masked (RFC 6455 §5.1); client frames (pong, close) always are.
+// Server frames are never masked (RFC 6455 §5.1); client frames (pong, close) always are. Only
+// what the two servers under test send is understood: unfragmented text, ping and close frames.
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 
@@ -17,7 +18,7 @@ const enum Phase {
 const OPCODE_TEXT = 0x1;
 const OPCODE_CLOSE = 0x8;
 const OPCODE_PING = 0x9;
-/** A frame of the size of a tick, a welcome or a control frame; anything bigger is kept whole apart. */
+/** How much one read takes; a frame split over reads is reassembled in `partial`. */
 const READ_BUFFER_BYTES = 256 * 1024;
 const HEADER_END = Buffer.from('\r\n\r\n');
 const TIME_PREFIX = Buffer.from('{"type":"time"');
@@ -30,7 +31,7 @@ export interface RawClientEvents {
   /** The first frame after the handshake (both servers send a welcome first). */
   onFirstFrame(client: RawClient, arrival: number): void;
   onTick(client: RawClient, epochMs: number, arrival: number): void;
-  /** Any other text frame after the first. */
+  /** Any other text frame after the first. `payload` is a view of the shared read buffer: valid during the call only. */
   onOtherFrame(client: RawClient, payload: Buffer): void;
   /** Closed before or after the handshake; `code` is the server's close code, or 1006. */
   onClose(client: RawClient, code: number, reason: string): void;
@@ -46,6 +47,10 @@ export class RawClient {
   /** Bytes of an incomplete handshake or frame, kept until the rest arrives (rare). */
   private partial: Buffer | undefined;
   private reportedClose = false;
+  /** We sent a close frame (close()): the server's answer needs no echo. */
+  private closeSent = false;
+  /** The socket error that ended the connection, reported as the close reason. */
+  private errorReason = '';
 
   constructor(
     url: URL,
@@ -64,8 +69,8 @@ export class RawClient {
       `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
         `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
     );
-    this.socket.on('error', () => undefined); // 'close' follows
-    this.socket.on('close', () => this.closed(1006, ''));
+    this.socket.on('error', (error: Error & { code?: string }) => (this.errorReason = error.code ?? error.message)); // 'close' follows
+    this.socket.on('close', () => this.closed(1006, this.errorReason));
   }
 
   get isOpen(): boolean {
@@ -84,7 +89,10 @@ export class RawClient {
         clearTimeout(timer);
         resolve();
       });
-      if (this.phase === Phase.OPEN) this.socket.write(maskedFrame(OPCODE_CLOSE, Buffer.from([0x03, 0xe8])));
+      if (this.phase === Phase.OPEN) {
+        this.closeSent = true;
+        this.socket.write(maskedFrame(OPCODE_CLOSE, Buffer.from([0x03, 0xe8])));
+      }
       this.socket.end();
     });
   }
@@ -167,10 +175,13 @@ export class RawClient {
         this.events.onOtherFrame(this, data.subarray(start, end));
       }
     } else if (opcode === OPCODE_PING) {
-      this.socket.write(maskedFrame(0xa, data.subarray(start, end)));
+      if (!this.socket.writableEnded) this.socket.write(maskedFrame(0xa, data.subarray(start, end)));
     } else if (opcode === OPCODE_CLOSE) {
-      this.socket.write(maskedFrame(OPCODE_CLOSE, data.subarray(start, Math.min(end, start + 2))));
-      this.socket.end();
+      // The server started the close: echo its code. Our own close() already sent one and ended.
+      if (!this.closeSent && !this.socket.writableEnded) {
+        this.socket.write(maskedFrame(OPCODE_CLOSE, data.subarray(start, Math.min(end, start + 2))));
+        this.socket.end();
+      }
       this.closed(length >= 2 ? data.readUInt16BE(start) : 1005, data.subarray(start + 2, end).toString('utf8'));
     }
     return end - offset;

@@ -6,7 +6,7 @@ import pg from 'pg';
 export interface Queryable {
   /**
    * `prepareAs` names a statement that runs often: on a PostgreSQL server it is parsed and planned
-   * once per connection instead of on every call. PGlite ignores it.
+   * once per connection instead of on every call. PGlite, and queries inside transaction(), ignore it.
    */
   query<R = Record<string, unknown>>(text: string, params?: unknown[], prepareAs?: string): Promise<R[]>;
 }

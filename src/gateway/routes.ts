@@ -18,8 +18,9 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway, ga
   app.decorateRequest('pulseIdentity', undefined);
 
   // Callback style: in open mode the checks are synchronous and the upgrade goes on without a
-  // promise or a microtask; only a token check waits. A refusal answers and never calls done(),
-  // as Fastify asks of a hook that replies (its async onSend hooks still have to run).
+  // promise or a microtask; only a token check waits. A refusal replies and does not call done():
+  // a callback-style hook that replies must not (the reply finishes asynchronously, through the
+  // onSend hook, and done() would run the route meanwhile).
   const check = (protocol: 'json' | 'text') => (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
     if (request.headers.upgrade?.toLowerCase() !== 'websocket') {
       reply.code(426).header('upgrade', 'websocket').send({ error: 'Upgrade Required', message: 'connect with a WebSocket client' });
@@ -53,7 +54,8 @@ export function registerGatewayRoutes(app: FastifyInstance, gateway: Gateway, ga
     }
     request.pulseIdentity = decision.identity;
     // Held until accept() has written the welcome: the 101 answer and the welcome leave in one
-    // TCP segment. end() and destroy() release a cork, so a failed handshake loses nothing.
+    // TCP segment. A refused handshake is answered with end(), which flushes the cork; only a
+    // socket already gone is destroyed with its corked bytes.
     request.raw.socket.cork();
     done();
   };

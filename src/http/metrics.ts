@@ -43,7 +43,7 @@ export class Metrics {
   readonly dbEventsReplaced = new Counter({ name: 'pulse_db_events_replaced_total', help: 'Queued session events superseded by a resync', registers: [this.registry] });
   readonly presenceReloads = new Counter({
     name: 'pulse_presence_reloads_total',
-    help: 'Another instance\'s presence reloaded from the database (hint: batch too big for NOTIFY, gap: missed notification, subscribed: LISTEN (re)established)',
+    help: 'Another instance\'s presence reloaded from the database instead of applied from its notification (hint: it announced a reload, after a batch too big for NOTIFY or its own resync; gap: a notification was missed; subscribed: LISTEN (re)established)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

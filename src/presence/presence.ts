@@ -26,7 +26,11 @@ export interface PresenceMetrics extends WriterMetrics {
   remoteReload(reason: RemoteReloadReason): void;
 }
 
-/** `hint`: its batch was too big for NOTIFY; `gap`: a batch number was missed; `subscribed`: LISTEN was (re)established, every other instance reloaded. */
+/**
+ * `hint`: the instance announced a reload instead of its changes (a batch too big for NOTIFY, or
+ * its own resync); `gap`: one of its batch numbers was missed; `subscribed`: LISTEN was
+ * established (once at start) or re-established, or a failed full reload was retried.
+ */
 export type RemoteReloadReason = 'hint' | 'gap' | 'subscribed';
 
 export interface PresenceOptions {
