@@ -18,9 +18,21 @@ function bump(map: Record<string, number>, key: string): void {
   map[key] = (map[key] ?? 0) + 1;
 }
 
-/** Ticks are recorded on the client; anything else is only counted, by type. */
+/** Clients between their TCP connect and their welcome: what openOne() promised them. */
+const opening = new Map<RawClient, { resolve: (client: RawClient) => void; reject: (error: Error) => void; timer: NodeJS.Timeout }>();
+/** Clients given up on (handshake timeout): already counted as failed connects, not as closes. */
+const abandoned = new WeakSet<RawClient>();
+
+/** Shared by every client. Ticks are recorded on the client; anything else is only counted, by type. */
 const events: RawClientEvents = {
-  onFirstFrame: () => bump(otherMessages, 'first'),
+  onFirstFrame(client) {
+    bump(otherMessages, 'first');
+    const pending = opening.get(client);
+    if (!pending) return;
+    opening.delete(client);
+    clearTimeout(pending.timer);
+    pending.resolve(client);
+  },
   onTick(client, epochMs, arrival) {
     client.epochs.push(epochMs);
     client.latencies.push(arrival - epochMs);
@@ -38,36 +50,22 @@ const events: RawClientEvents = {
     const pending = opening.get(client);
     if (pending) {
       opening.delete(client);
+      clearTimeout(pending.timer);
       pending.reject(new Error(reason && code === 1006 ? reason.slice(0, 60) : `closed ${code} before welcome`));
     } else if (!abandoned.has(client)) bump(closes, String(code));
   },
 };
 
-/** Clients between their TCP connect and their welcome, with the promise openOne() returned. */
-const opening = new Map<RawClient, { resolve: (client: RawClient) => void; reject: (error: Error) => void }>();
-/** Clients given up on (handshake timeout): already counted as failed connects, not as closes. */
-const abandoned = new WeakSet<RawClient>();
-
 function openOne(url: URL, localAddress: string | undefined, timeoutMs: number): Promise<RawClient> {
   return new Promise((resolve, reject) => {
-    const client = new RawClient(url, localAddress, {
-      ...events,
-      onFirstFrame(c, arrival) {
-        const pending = opening.get(c);
-        opening.delete(c);
-        clearTimeout(timer);
-        events.onFirstFrame(c, arrival);
-        pending?.resolve(c);
-      },
-    });
-    opening.set(client, { resolve, reject: (error) => (clearTimeout(timer), reject(error)) });
+    const client = new RawClient(url, localAddress, events);
     const timer = setTimeout(() => {
-      if (opening.delete(client)) {
-        abandoned.add(client);
-        client.destroy();
-        reject(new Error('timeout'));
-      }
+      if (!opening.delete(client)) return;
+      abandoned.add(client);
+      client.destroy();
+      reject(new Error('timeout'));
     }, timeoutMs);
+    opening.set(client, { resolve, reject, timer });
   });
 }
 
