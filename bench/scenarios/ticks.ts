@@ -1,5 +1,6 @@
 // ticks: N clients held; every second each must get the tick. Lost ticks, fan-out latency,
 // server memory per connection and CPU, for Pulse and the bare-ws reference in turn.
+import pg from 'pg';
 import { LoadGenerator, MAX_SOCKETS_PER_PROCESS } from '../loadgen/pool.js';
 import { buildReport, type Metrics, type Row, type ScenarioReport } from '../lib/report.js';
 import { startServer, type DbKind, type ServerKind } from '../lib/servers.js';
@@ -42,7 +43,48 @@ export const TICKS_ROWS: Row[] = [
   { label: 'load generator CPU %', key: 'loadgenCpuPercent' },
   { label: 'clients closed by server', key: 'closedByServer' },
   { label: 'other messages', key: 'otherMessages' },
+  { label: 'db: open sessions while held', key: 'dbOpenWhileHeld' },
+  { label: 'db: exact after all closed, ms', key: 'dbExactAfterCloseMs' },
+  { label: 'db: session rows', key: 'dbSessions' },
 ];
+
+/** Seconds the database gets to show every session closed once the load generator has closed them. */
+const DB_SETTLE_SECONDS = 30;
+
+/**
+ * Pulse on PostgreSQL: while the clients are held, the database must show each of them as an open
+ * session; once they have all closed, it must show none open and no one in connected_users.
+ */
+async function checkDatabase(databaseUrl: string, held: number, closeAll: () => Promise<unknown>): Promise<Metrics> {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  const read = async (): Promise<{ open: number; total: number; users: number }> => {
+    const { rows } = await db.query<{ open: number; total: number; users: number }>(
+      `SELECT (count(*) FILTER (WHERE disconnected_at IS NULL))::int AS open, count(*)::int AS total,
+              (SELECT count(*)::int FROM connected_users) AS users FROM sessions`,
+    );
+    return rows[0] ?? { open: -1, total: -1, users: -1 };
+  };
+  try {
+    const whileHeld = await read();
+    const closedAt = Date.now();
+    await closeAll();
+    let state = await read();
+    for (let i = 0; i < DB_SETTLE_SECONDS * 4 && (state.open !== 0 || state.users !== 0); i++) {
+      await sleep(250);
+      state = await read();
+    }
+    const exact = state.open === 0 && state.users === 0 && state.total === held;
+    return {
+      dbOpenWhileHeld: whileHeld.open,
+      dbExactAfterCloseMs: exact ? Date.now() - closedAt : null,
+      dbSessions: state.total,
+      dbOpenAfterClose: state.open,
+    };
+  } finally {
+    await db.end().catch(() => undefined);
+  }
+}
 
 async function measure(kind: ServerKind, options: TicksOptions): Promise<Metrics> {
   const log = options.log ?? (() => undefined);
@@ -134,6 +176,7 @@ async function measure(kind: ServerKind, options: TicksOptions): Promise<Metrics
       closedByServer: Object.values(closes).reduce((s, v) => s + v, 0),
       closeCodes: closes,
       otherMessages,
+      ...(kind === 'pulse' && server.databaseUrl ? await checkDatabase(server.databaseUrl, connected.ok, () => loadgen.close()) : {}),
     };
   } finally {
     await loadgen.close().catch(() => 0);
@@ -156,9 +199,16 @@ export async function runTicks(options: TicksOptions): Promise<ScenarioReport> {
     if (typeof m.ticksReceived !== 'number' || m.ticksReceived <= 0) failures.push(`${kind}: no tick received`);
     if (m.ticksLost !== 0) failures.push(`${kind}: ${String(m.ticksLost)} ticks lost`);
     if (m.ticksDuplicate !== 0) failures.push(`${kind}: ${String(m.ticksDuplicate)} duplicate ticks`);
+    if (m.dbOpenWhileHeld !== undefined && m.dbOpenWhileHeld !== m.connected) {
+      failures.push(`${kind}: the database showed ${String(m.dbOpenWhileHeld)} open sessions for ${String(m.connected)} clients held`);
+    }
+    if (m.dbOpenWhileHeld !== undefined && m.dbExactAfterCloseMs === null) {
+      failures.push(`${kind}: ${DB_SETTLE_SECONDS} s after every client closed the database was not exact (${String(m.dbOpenAfterClose)} open, ${String(m.dbSessions)} rows)`);
+    }
   }
   return buildReport('ticks', startedAt, options, servers, TICKS_ROWS, failures, [
     'latency = client Date.now() at arrival − epochMs (same machine clock); it includes the load generator’s own event-loop delay',
     'RSS and CPU summed over the server process tree (all workers); RSS per connection = (RSS after − RSS before connecting) / clients',
+    'db (Pulse on PostgreSQL): open sessions counted while the clients are held; then every client closes, and the database must show none open, nobody in connected_users and one row per client',
   ]);
 }
