@@ -30,7 +30,14 @@ export async function buildPulse(config: Config): Promise<Pulse> {
   // leave in one asynchronous write, at the latest 100 ms later; pino writes out the rest at exit,
   // so only a SIGKILL can lose those last 100 ms.
   const logStream = pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  const logFlushTimer = setInterval(() => logStream.flush(), 100).unref();
+  const flushLogs = (): void => {
+    try {
+      logStream.flush();
+    } catch {
+      // The stream is already ended (pino ends it at exit): nothing is left to write.
+    }
+  };
+  const logFlushTimer = setInterval(flushLogs, 100).unref();
   const app = Fastify({
     logger: { level: config.logLevel, stream: logStream },
     trustProxy: config.trustProxy,
@@ -109,7 +116,7 @@ export async function buildPulse(config: Config): Promise<Pulse> {
         metrics.close();
         app.log.info('stopped');
         clearInterval(logFlushTimer);
-        logStream.flush();
+        flushLogs();
       })();
       return stopping;
     },
