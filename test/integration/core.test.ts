@@ -1,89 +1,12 @@
-// The core, end to end, with a real client: on the embedded PGlite (always) and on a
-// PostgreSQL server (when TEST_DATABASE_URL is set, as in CI).
+// The core, end to end, with a real client (test/helpers/ws-client.ts): on the embedded PGlite
+// (always) and on a PostgreSQL server (when TEST_DATABASE_URL is set, as in CI).
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import WebSocket from 'ws';
 import type { Db } from '../../src/db/driver.js';
 import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/database.js';
 import { startPulse, type RunningPulse } from '../helpers/pulse.js';
-
-interface Frame {
-  type: string;
-  [key: string]: unknown;
-}
-
-/** A client that records every frame and lets a test wait for the next one matching a predicate. */
-class Client {
-  readonly frames: { at: number; data: string }[] = [];
-  private waiters: (() => void)[] = [];
-  closed: { code: number; reason: string } | undefined;
-
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data: Buffer) => {
-      this.frames.push({ at: Date.now(), data: data.toString() });
-      for (const wake of this.waiters.splice(0)) wake();
-    });
-    ws.on('close', (code, reason) => {
-      this.closed = { code, reason: reason.toString() };
-      for (const wake of this.waiters.splice(0)) wake();
-    });
-  }
-
-  static open(url: string): Promise<Client> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url);
-      const client = new Client(ws);
-      ws.once('open', () => resolve(client));
-      ws.once('error', reject);
-    });
-  }
-
-  json(): Frame[] {
-    return this.frames.map((f) => JSON.parse(f.data) as Frame);
-  }
-
-  /** Resolves with the first frame at or after index `from` that matches. */
-  async next(match: (frame: { at: number; data: string }) => boolean, from = 0, timeoutMs = 10_000): Promise<{ at: number; data: string; index: number }> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const index = this.frames.findIndex((f, i) => i >= from && match(f));
-      if (index >= 0) return { ...this.frames[index]!, index };
-      if (this.closed) throw new Error(`closed ${this.closed.code} while waiting`);
-      if (Date.now() > deadline) throw new Error(`timed out; got ${this.frames.map((f) => f.data.slice(0, 80)).join(' | ')}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 200);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-
-  async nextJson(type: string, from = 0, timeoutMs?: number): Promise<Frame & { index: number }> {
-    const frame = await this.next((f) => f.data.startsWith(`{"type":"${type}"`), from, timeoutMs);
-    return { ...(JSON.parse(frame.data) as Frame), index: frame.index };
-  }
-
-  close(code = 1000): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.ws.once('close', () => resolve());
-      this.ws.close(code, 'test done');
-    });
-  }
-}
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { connectClient, eventually, type PresenceMessage, type ServerMessage, type UserEntry } from '../helpers/ws-client.js';
 
 function fibLoop(n: number): bigint {
   let a = 0n;
@@ -112,28 +35,27 @@ function suite(label: string, env: () => Promise<{ env: Record<string, string>; 
     });
 
     test('a client gets welcome, then ticks on consecutive second boundaries', async () => {
-      const client = await Client.open(`${server.wsUrl}?name=clock-watcher&presence=0`);
-      const welcome = await client.nextJson('welcome');
+      const client = await connectClient(`${server.wsUrl}?name=clock-watcher&presence=0`);
+      const welcome = client.welcome!;
       assert.equal(welcome.protocol, 1);
       assert.match(String(welcome.sessionId), /^[0-9a-f-]{36}$/);
       assert.deepEqual(welcome.user, { id: 'clock-watcher', name: 'clock-watcher' });
       assert.equal(welcome.instanceId, server.pulse.presence.instanceId);
       assert.deepEqual(welcome.limits, { maxN: 1_000_000, maxMessageBytes: 4096, messagesPerSecond: 20 });
 
-      const first = await client.nextJson('time', welcome.index + 1);
-      const second = await client.nextJson('time', first.index + 1);
+      const first = await client.waitFor('time', () => true, { since: client.messages.indexOf(welcome) + 1 });
+      const second = await client.waitFor('time', () => true, { since: client.messages.indexOf(first) + 1 });
       for (const tick of [first, second]) {
         assert.equal(Number(tick.epochMs) % 1000, 0, 'epochMs is a second boundary');
         assert.equal(tick.now, new Date(Number(tick.epochMs)).toISOString());
-        assert.deepEqual(Object.keys(tick), ['type', 'now', 'epochMs', 'index']);
+        assert.deepEqual(Object.keys(tick), ['type', 'now', 'epochMs']);
       }
       assert.equal(Number(second.epochMs) - Number(first.epochMs), 1000);
       await client.close();
     });
 
     test('Fibonacci answers are exact, for JSON requests and bare integers, small and large, negative too', async () => {
-      const client = await Client.open(`${server.wsUrl}?presence=0`);
-      await client.nextJson('welcome');
+      const client = await connectClient(`${server.wsUrl}?presence=0`);
       const cases: [number, string | number][] = [
         [0, 'z'],
         [1, 1],
@@ -144,25 +66,24 @@ function suite(label: string, env: () => Promise<{ env: Record<string, string>; 
         [300, 'inline'],
         [30_000, 'worker'],
       ];
-      for (const [n, id] of cases) client.ws.send(JSON.stringify({ type: 'fibonacci', n, id }));
-      client.ws.send(' 007 ');
+      for (const [n, id] of cases) client.send({ type: 'fibonacci', n, id });
+      client.send(' 007 ');
       for (const [n, id] of cases) {
-        const got = await waitFor(async () => client.json().find((f) => f.type === 'fibonacci' && f.id === id), `F(${n})`);
+        const got = await client.waitFor('fibonacci', (m) => m.id === id);
         const magnitude = fibLoop(Math.abs(n));
         const expected = n < 0 && n % 2 === 0 ? -magnitude : magnitude;
         assert.equal(got.value, expected.toString(), `F(${n})`);
         assert.equal(got.n, n);
         assert.equal(got.digits, magnitude.toString().length);
       }
-      const bare = await waitFor(async () => client.json().find((f) => f.type === 'fibonacci' && f.id === null), 'bare 007');
+      const bare = await client.waitFor('fibonacci', (m) => m.id === null);
       assert.equal(bare.n, 7);
       assert.equal(bare.value, '13');
       await client.close();
     });
 
     test('bad input gets an error and the connection keeps serving', async () => {
-      const client = await Client.open(`${server.wsUrl}?presence=0`);
-      await client.nextJson('welcome');
+      const client = await connectClient(`${server.wsUrl}?presence=0`);
       const invalid = ['abc', '1.5', '1e3', '0x10', '1_000', '١٢', '', '{"type":"fibonacci","n":"10","id":1}'];
       const outOfRange = ['1000001', '1234567890123456789012345678901234567890', '{"type":"fibonacci","n":-1000001,"id":2}'];
       const other: [string, string][] = [
@@ -171,46 +92,41 @@ function suite(label: string, env: () => Promise<{ env: Record<string, string>; 
         ['{"type":"fibonacci"}', 'INVALID_MESSAGE'],
         ['{"type":"fibonacci","n":1,"id":{"x":1}}', 'INVALID_MESSAGE'],
       ];
-      for (const text of invalid) client.ws.send(text);
-      for (const text of outOfRange) client.ws.send(text);
-      for (const [text] of other) client.ws.send(text);
-      client.ws.send('{"type":"fibonacci","n":12,"id":"after"}');
-      const last = await waitFor(async () => client.json().find((f) => f.id === 'after'), 'answer after the errors');
+      for (const text of [...invalid, ...outOfRange, ...other.map(([text]) => text)]) client.send(text);
+      client.send('{"type":"fibonacci","n":12,"id":"after"}');
+      const last = await client.waitFor('fibonacci', (m) => m.id === 'after');
       assert.equal(last.value, '144');
-      const errors = client.json().filter((f) => f.type === 'error');
+      const errors = client.ofType('error');
       assert.deepEqual(
         errors.map((e) => e.code),
         [...invalid.map(() => 'INVALID_NUMBER'), ...outOfRange.map(() => 'OUT_OF_RANGE'), ...other.map(([, code]) => code)],
       );
       assert.equal(errors[7]!.id, 1, 'the id of a valid envelope is echoed on its error');
-      assert.equal(client.closed, undefined);
+      assert.equal(client.closeInfo, undefined, 'still open');
       await client.close();
     });
 
     test('users and presence show who is online, and the database rows follow connects and disconnects', async () => {
-      const watcher = await Client.open(`${server.wsUrl}?name=watcher`);
-      await watcher.nextJson('welcome');
-      const alice1 = await Client.open(`${server.wsUrl}?name=alice&presence=0`);
-      const aliceWelcome = await alice1.nextJson('welcome');
-      const alice2 = await Client.open(`${server.wsUrl}?name=alice&presence=0`);
-      const alice2Welcome = await alice2.nextJson('welcome');
+      const watcher = await connectClient(`${server.wsUrl}?name=watcher`);
+      const alice1 = await connectClient(`${server.wsUrl}?name=alice&presence=0`);
+      const aliceWelcome = alice1.welcome!;
+      const alice2 = await connectClient(`${server.wsUrl}?name=alice&presence=0`);
+      const alice2Welcome = alice2.welcome!;
 
-      const joined = await watcher.next((f) => f.data.includes('"type":"presence"') && f.data.includes('"alice"'));
-      const presence = JSON.parse(joined.data) as { joined: { id: string; name: string }[]; online: number };
+      const presence = await watcher.waitFor<PresenceMessage>('presence', (m) => m.joined.some((u) => u.id === 'alice'));
       assert.deepEqual(presence.joined.find((u) => u.id === 'alice'), { id: 'alice', name: 'alice' });
 
-      watcher.ws.send('{"type":"users","id":"u"}');
-      const users = await watcher.nextJson('users');
-      assert.equal(users.id, 'u');
-      const list = users.users as { id: string; name: string; sessions: number; since: string }[];
+      watcher.send('{"type":"users","id":"u"}');
+      const users = await watcher.waitFor<ServerMessage & { users: UserEntry[] }>('users', (m) => m.id === 'u');
+      const list = users.users;
       assert.deepEqual(list.map((u) => u.name), [...list.map((u) => u.name)].sort());
       assert.equal(list.find((u) => u.id === 'alice')?.sessions, 2);
 
       // Both sessions are in the database with the welcome's session ids, and one connected user.
-      await waitFor(async () => {
+      await eventually('alice with 2 sessions in connected_users', async () => {
         const rows = await db.query<{ sessions: number }>(`SELECT sessions FROM connected_users WHERE user_id = 'alice'`);
-        return rows[0]?.sessions === 2 ? true : undefined;
-      }, 'alice with 2 sessions in connected_users');
+        return rows[0]?.sessions === 2;
+      });
       const open = await db.query<{ id: string; protocol: string; instance_id: string }>(
         `SELECT id::text, protocol, instance_id::text FROM sessions WHERE user_id = 'alice' AND disconnected_at IS NULL ORDER BY connected_at`,
       );
@@ -219,21 +135,17 @@ function suite(label: string, env: () => Promise<{ env: Record<string, string>; 
 
       // One tab closes: alice stays online with one session; the row records the client's code.
       await alice1.close(4001);
-      await waitFor(async () => {
+      await eventually('first session closed with 4001', async () => {
         const rows = await db.query<{ close_code: number | null }>(`SELECT close_code FROM sessions WHERE id = $1`, [aliceWelcome.sessionId]);
-        return rows[0]?.close_code === 4001 ? true : undefined;
-      }, 'first session closed with 4001');
+        return rows[0]?.close_code === 4001;
+      });
       assert.deepEqual(await db.query(`SELECT sessions FROM connected_users WHERE user_id = 'alice'`), [{ sessions: 1 }]);
 
       // The last tab closes: alice leaves the view, and the watcher is told.
-      const mark = watcher.frames.length;
+      const mark = watcher.mark();
       await alice2.close(1000);
-      await waitFor(async () => {
-        const rows = await db.query(`SELECT 1 FROM connected_users WHERE user_id = 'alice'`);
-        return rows.length === 0 ? true : undefined;
-      }, 'alice gone from connected_users');
-      const left = await watcher.next((f) => f.data.includes('"type":"presence"') && f.data.includes('"left":[{"id":"alice"'), mark);
-      assert.ok(left);
+      await eventually('alice gone from connected_users', async () => (await db.query(`SELECT 1 FROM connected_users WHERE user_id = 'alice'`)).length === 0);
+      await watcher.waitFor<PresenceMessage>('presence', (m) => m.left.some((u) => u.id === 'alice'), { since: mark });
       const closed = await db.query<{ disconnected_at: Date | null; close_code: number }>(`SELECT disconnected_at, close_code FROM sessions WHERE user_id = 'alice'`);
       assert.equal(closed.length, 2);
       assert.ok(closed.every((r) => r.disconnected_at !== null));
@@ -248,28 +160,25 @@ function suite(label: string, env: () => Promise<{ env: Record<string, string>; 
     });
 
     test('the text protocol speaks the original strings, byte for byte', async () => {
-      const bob = await Client.open(`${server.wsUrl}/bob`);
-      const carol = await Client.open(`${server.wsUrl}/carol`);
-      bob.ws.send('10');
-      bob.ws.send('abc');
-      bob.ws.send('1000001');
-      bob.ws.send('-6');
-      await bob.next((f) => f.data === 'Fibonacci(-6) = -8');
-      const replies = bob.frames.map((f) => f.data).filter((d) => !d.startsWith('Current time: '));
+      const bob = await connectClient(`${server.wsUrl}/bob`);
+      const carol = await connectClient(`${server.wsUrl}/carol`);
+      for (const text of ['10', 'abc', '1000001', '-6']) bob.send(text);
+      await bob.waitFor('text', (m) => m.text === 'Fibonacci(-6) = -8');
+      const replies = bob.ofType('text').map((m) => String(m.text)).filter((line) => !line.startsWith('Current time: '));
       assert.deepEqual(replies, [
         'Fibonacci(10) = 55',
         'Error: Only numbers are accepted.',
         'Error: n must be between -1000000 and 1000000.',
         'Fibonacci(-6) = -8',
       ]);
-      const tick = await bob.next((f) => f.data.startsWith('Current time: '));
-      assert.match(tick.data, /^Current time: \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
+      const tick = await bob.waitFor('text', (m) => String(m.text).startsWith('Current time: '));
+      assert.match(String(tick.text), /^Current time: \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
       await carol.close();
-      await bob.next((f) => f.data === 'Client #carol has left the chat');
-      await waitFor(async () => {
-        const rows = await db.query(`SELECT 1 FROM sessions WHERE user_id = 'carol' AND protocol = 'text' AND disconnected_at IS NOT NULL`);
-        return rows.length === 1 ? true : undefined;
-      }, 'carol closed in the database');
+      await bob.waitFor('text', (m) => m.text === 'Client #carol has left the chat');
+      await eventually(
+        'carol closed in the database',
+        async () => (await db.query(`SELECT 1 FROM sessions WHERE user_id = 'carol' AND protocol = 'text' AND disconnected_at IS NOT NULL`)).length === 1,
+      );
       await bob.close();
     });
 
