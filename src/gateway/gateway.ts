@@ -384,6 +384,13 @@ export class Gateway {
     const late = now - this.lastPingAt > roundMs * 1.5;
     this.lastPingAt = now;
     const slot = this.pingRound++ % this.pingSlices;
+    // Judged in the check phase, after this loop turn has read its sockets: a pong that arrived
+    // while the loop was busy is read in the poll phase, which runs between timers and setImmediate.
+    setImmediate(() => this.judgeAndPing(slot, late));
+  }
+
+  private judgeAndPing(slot: number, late: boolean): void {
+    if (this.draining) return; // every connection is being closed with 1001 already
     for (const connections of [this.jsonConnections, this.textConnections]) {
       for (const conn of connections) {
         if (conn.pingSlot !== slot) continue;
