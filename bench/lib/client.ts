@@ -3,7 +3,7 @@
 import { WebSocket } from 'ws';
 
 /** Closes with 1000 and waits for the close; a peer that does not answer within `timeoutMs` is dropped. */
-export function closeOrTerminate(ws: WebSocket, timeoutMs: number): Promise<void> {
+function closeOrTerminate(ws: WebSocket, timeoutMs: number): Promise<void> {
   return new Promise((resolve) => {
     if (ws.readyState === WebSocket.CLOSED) return resolve();
     const timer = setTimeout(() => {

@@ -75,11 +75,16 @@ export class Connection implements LiveSession {
    * order is kept. Returns whether the frame was written.
    */
   sendPrebuilt(frame: Buffer, closeAboveBytes: number): boolean {
-    if (this.socket.readyState !== 1) return false;
-    if (this.socket.bufferedAmount > closeAboveBytes) {
+    if (this.socket.readyState === 1 && this.socket.bufferedAmount > closeAboveBytes) {
       this.closeSlow();
       return false;
     }
+    return this.writeFrame(frame);
+  }
+
+  /** Writes a complete frame to the TCP socket of an open WebSocket, with no checks of its backlog. */
+  writeFrame(frame: Buffer): boolean {
+    if (this.socket.readyState !== 1) return false;
     (this.socket as unknown as { _socket: Socket })._socket.write(frame);
     return true;
   }
@@ -87,7 +92,7 @@ export class Connection implements LiveSession {
   /** Clears `alive` and pings; the pong (or any frame) sets it again. */
   ping(): void {
     this.alive = false;
-    if (this.socket.readyState === 1) (this.socket as unknown as { _socket: Socket })._socket.write(PING_FRAME);
+    this.writeFrame(PING_FRAME);
   }
 
   close(code: number, reason: string): void {

@@ -179,17 +179,19 @@ export class Gateway {
     const closeAbove = this.config.slowClientCloseBytes;
     let sent = 0;
     let skipped = 0;
-    for (const [connections, frame] of [
-      [this.jsonConnections, textFrameBytes(jsonTimeFrame(epochMs))],
-      [this.textConnections, textFrameBytes(textTimeFrame(epochMs))],
+    for (const [connections, timePayload] of [
+      [this.jsonConnections, jsonTimeFrame],
+      [this.textConnections, textTimeFrame],
     ] as const) {
-      if (connections.size === 0) continue;
+      if (connections.size === 0) continue; // no frame is built for a protocol nobody speaks
+      const frame = textFrameBytes(timePayload(epochMs));
       for (const conn of connections) {
+        // bufferedAmount is read once here; the write below repeats none of these checks.
         const buffered = conn.socket.bufferedAmount;
         if (buffered > skipAbove) {
           skipped++;
           if (buffered > closeAbove) conn.closeSlow();
-        } else if (conn.sendPrebuilt(frame, closeAbove)) {
+        } else if (conn.writeFrame(frame)) {
           sent++;
         }
       }
