@@ -21,7 +21,7 @@ export interface Pulse {
   metrics: Metrics;
   /** Listens on config.port/host; resolves with the bound port. */
   listen(): Promise<number>;
-  /** Graceful stop (DESIGN §5): not ready, refuse upgrades, close clients with 1001, close the sessions, exit. */
+  /** Graceful stop (docs/design.md §5): not ready, refuse upgrades, close clients with 1001, close the sessions, exit. */
   stop(): Promise<void>;
 }
 

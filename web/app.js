@@ -1,4 +1,4 @@
-// Pulse web client: one WebSocket to /ws speaking JSON protocol v1 (DESIGN.md §3).
+// Pulse web client: one WebSocket to /ws speaking JSON protocol v1 (docs/design.md §3).
 // Plain ES module, no build step. The server sends a strict CSP, so this file never
 // touches inline styles or innerHTML: state shows through classes, `hidden` and text.
 

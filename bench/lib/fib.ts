@@ -37,7 +37,7 @@ export function fib(n: number): bigint {
   return n < 0 && m % 2 === 0 ? -value : value;
 }
 
-/** The answer fields of DESIGN §3 for n: exact decimal value and its digit count (sign excluded). */
+/** The answer fields of docs/design.md §3 for n: exact decimal value and its digit count (sign excluded). */
 export function fibAnswer(n: number): { value: string; digits: number } {
   const value = fib(n).toString();
   return { value, digits: value.startsWith('-') ? value.length - 1 : value.length };

@@ -42,7 +42,7 @@ export const FIB_ROWS: Row[] = [
 ];
 
 const SMALL_MAX = 90;
-/** Pulse's event-loop delay since the previous scrape (DESIGN: /metrics). */
+/** Pulse's event-loop delay since the previous scrape (README, Metrics). */
 const LAG_METRIC = 'pulse_event_loop_lag_seconds{quantile="0.99"}';
 const TABLE = fibTable(SMALL_MAX);
 

@@ -3,7 +3,7 @@
 import type { OnlineUser, ServerFrame, UserRef } from './frames.js';
 
 /**
- * Names are any text under JWT auth (DESIGN §6): never let them drive the terminal.
+ * Names are any text under JWT auth (docs/design.md §6): never let them drive the terminal.
  * C0/C1 controls, DEL and bidirectional overrides are shown as \u{…} escapes.
  */
 export function sanitize(text: string): string {
@@ -67,7 +67,7 @@ export function formatWelcome(frame: Extract<ServerFrame, { type: 'welcome' }>, 
   return `connected to ${url} as ${formatUser(frame.user)}`;
 }
 
-/** What an HTTP status from a refused upgrade means (DESIGN §3). */
+/** What an HTTP status from a refused upgrade means (docs/design.md §3). */
 export function describeHttpStatus(status: number): string {
   switch (status) {
     case 400:
@@ -122,7 +122,7 @@ export function describeConnectFailure(f: ConnectFailure): string {
   return `cannot connect to ${f.url}: ${reason}${code}`;
 }
 
-/** Close codes of DESIGN §3, for the "disconnected" line. */
+/** Close codes of docs/design.md §3, for the "disconnected" line. */
 export function describeClose(code: number, reason: string): string {
   const meaning: Record<number, string> = {
     1000: 'closed normally',

@@ -1,4 +1,4 @@
-// The JSON protocol v1 (DESIGN §3) as the client sees it: server frames, checked just enough
+// The JSON protocol v1 (docs/design.md §3) as the client sees it: server frames, checked just enough
 // to be used safely, and the request frames the client sends. Pure.
 
 export interface UserRef {
@@ -89,7 +89,7 @@ const INTEGER_TEXT = /^\s*[+-]?[0-9]+\s*$/;
  * The frame asking for F(input). A safe integer goes as a JSON integer with the given id.
  * A longer integer goes as bare text (the server answers OUT_OF_RANGE, with id null), so
  * it is never rounded on the way. Anything else goes as `"n":"<text>"`, which the
- * server answers with INVALID_NUMBER (DESIGN §3: `n` must be a JSON integer), keeping the id.
+ * server answers with INVALID_NUMBER (docs/design.md §3: `n` must be a JSON integer), keeping the id.
  */
 export function fibonacciRequest(input: string, id: string | number): string {
   if (INTEGER_TEXT.test(input)) {

@@ -10,7 +10,7 @@ export const MAX_FIBONACCI_INDEX = 0x7fff_ffff;
  *   F(2k+1) = 4F(k)^2 - F(k-1)^2 + 2(-1)^k
  *   F(2k)   = F(2k+1) - F(2k-1)
  * Squarings are the only big multiplications; the textbook F(k)(2F(k+1) - F(k)) form
- * needs a third general product and measures 2-2.6x slower (DESIGN §8).
+ * needs a third general product and measures 2-2.6x slower (docs/design.md §8).
  * The last step, the largest, needs only F(n), so it uses one product with L(k) = 2F(k-1) + F(k):
  *   F(2k) = F(k) L(k),   F(2k+1) = F(k+1) L(k) - (-1)^k
  */

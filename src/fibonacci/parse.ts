@@ -1,4 +1,4 @@
-// Input rules of DESIGN §3 for n. Pure and allocation-light: the gateway calls these on
+// Input rules of docs/design.md §3 for n. Pure and allocation-light: the gateway calls these on
 // every Fibonacci request, and hostile input may be up to MAX_MESSAGE_BYTES of digits.
 
 export type ParseResult =

@@ -39,7 +39,7 @@ export interface FibonacciServiceOptions {
  * From bench/fib-threshold.ts on the 2-core machines: inline F(n)+toString stays at or below
  * one worker round trip (~15-20 µs quiet, ~45-60 µs under load) up to n ≈ 5000-6000, where it
  * blocks the event loop for roughly 15-30 µs; beyond that it grows quickly (about 60 µs at
- * 10,000, 400 µs at 20,000), so larger n go to the pool. DESIGN §8 agrees (under 16 µs to ≈ 5000).
+ * 10,000, 400 µs at 20,000), so larger n go to the pool. docs/design.md §8 agrees (under 16 µs to ≈ 5000).
  */
 export const DEFAULT_INLINE_MAX_N = 5000;
 

@@ -1,4 +1,4 @@
-// The wire contract of DESIGN §3 and §4 in one place: message types, error codes, close codes.
+// The wire contract of docs/design.md §3 and §4 in one place: message types, error codes, close codes.
 
 export const PROTOCOL_VERSION = 1;
 

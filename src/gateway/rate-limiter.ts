@@ -1,4 +1,4 @@
-// Token bucket per connection, plus the abuse rule of DESIGN §3: more than 100 RATE_LIMITED
+// Token bucket per connection, plus the abuse rule of docs/design.md §3: more than 100 RATE_LIMITED
 // answers within 10 s closes the connection with 1008. Plain numbers, no timers.
 
 export const ABUSE_WINDOW_MS = 10_000;

@@ -1,4 +1,4 @@
-// Upgrade checks, answered as plain HTTP before any WebSocket exists (DESIGN §3):
+// Upgrade checks, answered as plain HTTP before any WebSocket exists (docs/design.md §3):
 // draining/full → 503, origin → 403, token → 401, name → 400, per-address cap → 429.
 
 import { randomBytes } from 'node:crypto';

@@ -43,7 +43,7 @@ export interface PresenceOptions {
   log: WriterLogger;
 }
 
-/** Largest joined/left list in one presence message (DESIGN §3). */
+/** Largest joined/left list in one presence message (docs/design.md §3). */
 export const PRESENCE_LIST_LIMIT = 100;
 
 type Notification =

@@ -62,7 +62,7 @@ export class SessionWriter {
 
   constructor(private readonly options: SessionWriterOptions) {
     // 10 ms: a storm's opens and closes share statements (and an open closed within the window is
-    // one insert), at about 30 ms p99 of lag against the 100 ms DESIGN allows.
+    // one insert), at about 30 ms p99 of lag against the 100 ms docs/design.md §5 allows.
     this.flushDelayMs = options.flushDelayMs ?? 10;
     this.maxBatch = options.maxBatch ?? 2_000;
   }

@@ -1,4 +1,4 @@
-// A batch too big for one NOTIFY (PostgreSQL's 8000-byte payload limit, DESIGN §5): after a short
+// A batch too big for one NOTIFY (PostgreSQL's 8000-byte payload limit, docs/design.md §5): after a short
 // outage instance A writes hundreds of queued session events at once, announces only a reload hint,
 // and instance B must reload A's users from the database. B's /api/users, `users` replies, its
 // clients' (truncated) presence messages and connected_users all agree, on the way in and out.

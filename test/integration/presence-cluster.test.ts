@@ -1,4 +1,4 @@
-// Scale-out (DESIGN §5): three instances on one PostgreSQL, clients spread over them. The `users`
+// Scale-out (docs/design.md §5): three instances on one PostgreSQL, clients spread over them. The `users`
 // replies, /api/users on every instance, the presence messages and connected_users all agree within
 // about 2 s, and a user with sessions on two instances stays online until both are closed.
 import assert from 'node:assert/strict';

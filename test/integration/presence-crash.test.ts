@@ -1,4 +1,4 @@
-// A crashed instance (kill -9) leaves no ghost (DESIGN §5): another instance's sweeper closes the
+// A crashed instance (kill -9) leaves no ghost (docs/design.md §5): another instance's sweeper closes the
 // victim's sessions with 1006 and a reason naming it, marks it stopped, and the watcher's clients
 // get a presence message with the victim's users in `left`. Checked in the rows and on the wire.
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Presence through database outages (DESIGN §5): a TCP proxy between Pulse and PostgreSQL is cut
+// Presence through database outages (docs/design.md §5): a TCP proxy between Pulse and PostgreSQL is cut
 // and restored on purpose. Clients keep being served meanwhile, and once the database is back its
 // rows (sessions, connected_users, instances) are exact again: checked row by row, not just "no crash".
 import assert from 'node:assert/strict';
@@ -16,7 +16,7 @@ const SHORT = {
   SHUTDOWN_TIMEOUT_MS: '4000',
   PING_INTERVAL_MS: '5000',
 };
-/** DESIGN: exact again within 2 s of the database's return; the slack is for this loaded machine. */
+/** docs/design.md §5: exact again within 2 s of the database's return; the slack is for this loaded machine. */
 const RECOVERY_BOUND_MS = 2_000 + 6_000;
 const F90 = '2880067194370816120';
 

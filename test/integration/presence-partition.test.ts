@@ -1,4 +1,4 @@
-// A partition longer than the instance TTL (DESIGN §5): instance A loses the database while its
+// A partition longer than the instance TTL (docs/design.md §5): instance A loses the database while its
 // clients stay connected; instance B, which still reaches it, declares A lost and sweeps its
 // sessions. When A's link returns, A learns it was swept and rewrites its open sessions from
 // memory (resync): the rows, connected_users and B's view of who is online must be exact again.
@@ -11,7 +11,7 @@ import { connectClient, eventually, type PresenceMessage, type TestClient } from
 
 const TTL_MS = 3_000;
 const SHORT = { HEARTBEAT_INTERVAL_MS: '500', INSTANCE_TTL_MS: String(TTL_MS), SWEEP_INTERVAL_MS: '300', SHUTDOWN_TIMEOUT_MS: '4000' };
-/** DESIGN: exact within 2 s of the database's return; slack for this loaded, shared machine. */
+/** docs/design.md §5: exact within 2 s of the database's return; slack for this loaded, shared machine. */
 const RECOVERY_BOUND_MS = 2_000 + 6_000;
 
 type View = [string, number][];

@@ -1,4 +1,4 @@
-// Graceful stop under load (DESIGN §5): SIGTERM to a child-process instance with 300 clients, some
+// Graceful stop under load (docs/design.md §5): SIGTERM to a child-process instance with 300 clients, some
 // of them asking for Fibonacci numbers. While it drains /readyz is 503 and upgrades get 503; every
 // client is closed with 1001, every session row is closed with 1001, the instances row gets
 // stopped_at, and the process exits 0 within 10 s.

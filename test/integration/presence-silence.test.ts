@@ -1,4 +1,4 @@
-// A peer that goes silent (no pong) is terminated and its session records 1006 (DESIGN §3), and
+// A peer that goes silent (no pong) is terminated and its session records 1006 (docs/design.md §3), and
 // presence follows: the row is closed, connected_users drops the user, and the others are told.
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';

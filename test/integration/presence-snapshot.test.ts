@@ -1,5 +1,5 @@
 // A client that takes a `users` snapshot and then applies the presence messages that follow must
-// end up exact (DESIGN §3), even when a user came and went, or went and came back, within the
+// end up exact (docs/design.md §3), even when a user came and went, or went and came back, within the
 // second of the snapshot: such a user must then appear in `left` (or `joined`), else the snapshot's
 // ghost (or gap) would stay in the client's list for good.
 import assert from 'node:assert/strict';

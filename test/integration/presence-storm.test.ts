@@ -1,4 +1,4 @@
-// Reconnect storm (DESIGN §5): 2,000 clients connect and then all disconnect as fast as the machine
+// Reconnect storm (docs/design.md §5): 2,000 clients connect and then all disconnect as fast as the machine
 // allows (200 in flight). Afterwards connected_users is exactly right and every welcomed session has
 // exactly one row, closed, with the close code its client sent: none twice, none lost.
 import assert from 'node:assert/strict';

@@ -122,7 +122,7 @@ describe('token expiry', () => {
     assert.equal(closed.code, 1008);
     assert.equal(closed.reason, 'token expired');
     assert.ok(lateBy >= -50, `closed ${-lateBy} ms before exp`);
-    assert.ok(lateBy < 2_000, `closed ${lateBy} ms after exp (DESIGN: within 1 s)`);
+    assert.ok(lateBy < 2_000, `closed ${lateBy} ms after exp (docs/design.md §6: within 1 s)`);
     await sleep(200);
     assert.equal(long.closed, undefined, 'a token valid for an hour keeps its session');
     assert.equal((await long.request('{"type":"fibonacci","n":11}')).value, '89');

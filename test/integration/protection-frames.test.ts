@@ -1,4 +1,4 @@
-// Protection, part 3: frame limits on a real server with the default limits (DESIGN §3, §6):
+// Protection, part 3: frame limits on a real server with the default limits (docs/design.md §3, §6):
 // MAX_MESSAGE_BYTES (1009), binary (1003), invalid UTF-8 (1007), token bucket and abuse (1008),
 // FIB_MAX_IN_FLIGHT (BUSY), and hostile JSON. No error reply ever closes the connection.
 

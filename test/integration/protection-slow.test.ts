@@ -1,4 +1,4 @@
-// Protection, part 4: a slow client (DESIGN §3 "A slow client is closed, not merely left unread",
+// Protection, part 4: a slow client (docs/design.md §3 "A slow client is closed, not merely left unread",
 // §6 SLOW_CLIENT_*). A raw TCP client completes the handshake, stops reading and keeps asking
 // for F(200000) (41,798 digits). The server skips its ticks above SLOW_CLIENT_SKIP_BYTES, closes
 // it with 1013 above SLOW_CLIENT_CLOSE_BYTES, never buffers much more than that for it, and a

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
-test('defaults are those of DESIGN §6', () => {
+test('defaults are those of docs/design.md §6', () => {
   const config = loadConfig({});
   assert.equal(config.port, 8000);
   assert.equal(config.host, '0.0.0.0');

@@ -1,4 +1,4 @@
--- Presence schema of DESIGN §5.
+-- Presence schema of docs/design.md §5.
 
 CREATE TABLE instances (
   id           uuid PRIMARY KEY,

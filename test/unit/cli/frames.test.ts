@@ -27,7 +27,7 @@ test('users request', () => {
   assert.deepEqual(JSON.parse(usersRequest('cli')), { type: 'users', id: 'cli' });
 });
 
-test('parses every server frame of DESIGN §3', () => {
+test('parses every server frame of docs/design.md §3', () => {
   const welcome = parseServerFrame(
     '{"type":"welcome","protocol":1,"sessionId":"s","user":{"id":"alice","name":"alice"},"instanceId":"i","now":"2026-11-29T15:45:26.412Z","limits":{"maxN":1000000,"maxMessageBytes":4096,"messagesPerSecond":20}}',
   );

@@ -1,4 +1,4 @@
-// JSON protocol codec (DESIGN §3): examples of every input rule, then properties over hostile
+// JSON protocol codec (docs/design.md §3): examples of every input rule, then properties over hostile
 // input: decodeJsonFrame never throws, always returns one of the three request shapes, and only
 // ever the documented error codes.
 
@@ -73,7 +73,7 @@ test('valid requests decode exactly', () => {
   assert.equal(decode(`{"type":"users","id":"${'😀'.repeat(32)}"}`).type, 'users');
 });
 
-test('each input rule of DESIGN §3 gives its error code', () => {
+test('each input rule of docs/design.md §3 gives its error code', () => {
   const cases: [string, string][] = [
     ['{"type":"fibonacci","n":"10"}', 'INVALID_NUMBER'],
     ['{"type":"fibonacci","n":1.5}', 'INVALID_NUMBER'],
@@ -217,7 +217,7 @@ test('property: request-like objects follow the rules exactly', () => {
     fc.property(requestLike, (message) => {
       const text = JSON.stringify(message);
       const r = decode(text);
-      // The model: what DESIGN §3 says the answer must be.
+      // The model: what docs/design.md §3 says the answer must be.
       const own = JSON.parse(text) as Record<string, unknown>;
       const id = own.id;
       const idOk =

@@ -1,4 +1,4 @@
-// Token bucket per connection and the abuse rule of DESIGN §3 (more than 100 RATE_LIMITED
+// Token bucket per connection and the abuse rule of docs/design.md §3 (more than 100 RATE_LIMITED
 // answers within 10 s → 'abuse', which the gateway turns into close 1008). Time is a plain number.
 
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Text protocol codec (DESIGN §4): the original's strings byte for byte, and properties over
+// Text protocol codec (docs/design.md §4): the original's strings byte for byte, and properties over
 // hostile input: never throws, only the two error lines.
 
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Upgrade checks (DESIGN §3, §6) without sockets: origin rule, name rule, JWT in both places,
+// Upgrade checks (docs/design.md §3, §6) without sockets: origin rule, name rule, JWT in both places,
 // text-protocol clientId. Tokens are signed with jose, as a real issuer would.
 
 import assert from 'node:assert/strict';
