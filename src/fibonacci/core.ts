@@ -49,10 +49,10 @@ export function fibonacci(n: number): bigint {
   }
   const m = Math.abs(n);
   const value = fibonacciUnsigned(m);
-  return n < 0 && (m & 1) === 0 ? -value : value;
+  return isNegativeFibonacci(n) ? -value : value;
 }
 
-/** True when F(n) is negative, i.e. n is negative and even. */
+/** F(-n) = (-1)^(n+1) F(n): F(n) is negative exactly when n is negative and even. */
 export function isNegativeFibonacci(n: number): boolean {
   return n < 0 && n % 2 === 0;
 }

@@ -8,7 +8,7 @@ import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { fibonacci } from './core.js';
+import { fibonacci, isNegativeFibonacci } from './core.js';
 import { StringLruCache } from './cache.js';
 import { FIBONACCI_TABLE, TABLE_MAX_N } from './table.js';
 
@@ -52,9 +52,8 @@ export function defaultMaxThreads(): number {
 const WORKER_FILE = fileURLToPath(new URL(`./worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 function makeAnswer(n: number, unsigned: string): FibonacciAnswer {
-  // F(-n) = (-1)^(n+1) F(n): negative exactly when n is negative and even. The prefix is a
-  // cheap rope concatenation, not a copy of the digits.
-  return { n, value: n < 0 && n % 2 === 0 ? '-' + unsigned : unsigned, digits: unsigned.length };
+  // The sign prefix is a cheap rope concatenation, not a copy of the digits.
+  return { n, value: isNegativeFibonacci(n) ? '-' + unsigned : unsigned, digits: unsigned.length };
 }
 
 // Frozen answers for -93..93, indexed by n + TABLE_MAX_N: the commonest requests allocate nothing.
