@@ -1,0 +1,93 @@
+// Every code a client can meet, with the text a person reads (docs/design.md §3, §6): error
+// codes of the JSON protocol, WebSocket close codes, and the codes of HTTP error bodies.
+
+/** `code` of an `error` frame. An error never closes the connection by itself. */
+export const ERROR_CODES = [
+  'INVALID_JSON',
+  'INVALID_MESSAGE',
+  'INVALID_NUMBER',
+  'OUT_OF_RANGE',
+  'RATE_LIMITED',
+  'BUSY',
+  'UNAUTHORIZED',
+  'INTERNAL',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export const CloseCode = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  PROTOCOL_ERROR: 1002,
+  UNSUPPORTED_DATA: 1003,
+  ABNORMAL: 1006,
+  INVALID_PAYLOAD: 1007,
+  POLICY_VIOLATION: 1008,
+  MESSAGE_TOO_BIG: 1009,
+  INTERNAL_ERROR: 1011,
+  TRY_AGAIN_LATER: 1013,
+} as const;
+
+/** What each close code means when Pulse sends it (1006 is never sent: the connection just ends). */
+export const CLOSE_CODE_MEANING: Readonly<Record<number, string>> = {
+  [CloseCode.NORMAL]: 'normal close',
+  [CloseCode.GOING_AWAY]: 'server shutting down; reconnect',
+  [CloseCode.PROTOCOL_ERROR]: 'WebSocket protocol error',
+  [CloseCode.UNSUPPORTED_DATA]: 'binary frames are not supported',
+  [CloseCode.ABNORMAL]: 'connection lost without a close frame',
+  [CloseCode.INVALID_PAYLOAD]: 'invalid UTF-8',
+  [CloseCode.POLICY_VIOLATION]: 'policy: persistent rate-limit abuse, or the token expired',
+  [CloseCode.MESSAGE_TOO_BIG]: 'frame larger than the server accepts',
+  [CloseCode.INTERNAL_ERROR]: 'internal server error',
+  [CloseCode.TRY_AGAIN_LATER]: 'server overloaded, or the client is too slow to keep up',
+};
+
+/**
+ * `code` of an HTTP error body (see HttpErrorBody). Refused upgrades use the same body, so a
+ * client that can read the status (not a browser) learns why.
+ */
+export const HTTP_ERROR_CODES = {
+  INVALID_REQUEST: 'a parameter or the body is invalid',
+  INVALID_NUMBER: 'n is not an integer',
+  OUT_OF_RANGE: 'n is beyond the largest |n| answered',
+  INVALID_NAME: 'the name breaks the name rule',
+  INVALID_CLIENT_ID: 'the clientId breaks the clientId rule',
+  INVALID_HANDSHAKE: 'not a valid WebSocket handshake',
+  UNAUTHORIZED: 'the token is missing, invalid or expired',
+  ORIGIN_NOT_ALLOWED: 'the page\'s origin may not connect',
+  NOT_FOUND: 'no such route',
+  UPGRADE_REQUIRED: 'connect with a WebSocket client',
+  TOO_MANY_CONNECTIONS: 'too many connections from this address',
+  SERVER_FULL: 'the server holds as many connections as it may',
+  DRAINING: 'the server is shutting down; try another instance',
+  DATABASE_UNAVAILABLE: 'the database does not answer; try again shortly',
+  INTERNAL: 'internal server error',
+} as const;
+export type HttpErrorCode = keyof typeof HTTP_ERROR_CODES;
+
+/** The one shape of every HTTP error Pulse answers (Fastify's own, plus a code). */
+export interface HttpErrorBody {
+  statusCode: number;
+  code: HttpErrorCode;
+  error: string;
+  message: string;
+}
+
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  413: 'Payload Too Large',
+  414: 'URI Too Long',
+  415: 'Unsupported Media Type',
+  426: 'Upgrade Required',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export function httpErrorBody(statusCode: number, code: HttpErrorCode, message: string): HttpErrorBody {
+  return { statusCode, code, error: STATUS_TEXT[statusCode] ?? 'Error', message };
+}
