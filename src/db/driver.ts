@@ -2,6 +2,7 @@
 // embedded quick start. Everything above this file speaks plain SQL with $n parameters.
 import { mkdirSync } from 'node:fs';
 import pg from 'pg';
+import type { Logger } from '../log.js';
 
 export interface Queryable {
   /**
@@ -28,15 +29,10 @@ export interface Db extends Queryable {
   close(): Promise<void>;
 }
 
-export interface DbLogger {
-  warn(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-}
-
 // pg returns int8/numeric as strings; our counts fit in a double.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
-export function createPgDb(url: string, log: DbLogger): Db {
+export function createPgDb(url: string, log: Logger): Db {
   const pool = new pg.Pool({
     connectionString: url,
     max: 4,

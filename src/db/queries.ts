@@ -1,6 +1,7 @@
 // Every SQL statement Pulse runs, next to the shape of its parameters. One statement per
 // batch: data-modifying CTEs plus pg_notify, so rows and the notification commit together.
 
+import { CloseCode } from '../protocol/codes.js';
 import type { Queryable } from './driver.js';
 
 export const PRESENCE_CHANNEL = 'pulse_presence';
@@ -152,7 +153,7 @@ WITH lock AS (
     AND (SELECT held FROM lock)
   RETURNING id, heartbeat_at
 ), closed AS (
-  UPDATE sessions s SET disconnected_at = now(), close_code = 1006,
+  UPDATE sessions s SET disconnected_at = now(), close_code = ${CloseCode.ABNORMAL},
     close_reason = 'instance ' || d.id || ' lost: no heartbeat since '
       || to_char(d.heartbeat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
   FROM dead d
@@ -178,7 +179,7 @@ export async function sweepLostInstances(
 export async function stopInstance(db: Queryable, instanceId: string): Promise<number> {
   const rows = await db.query<{ closed: number }>(
     `WITH closed AS (
-       UPDATE sessions SET disconnected_at = now(), close_code = 1001, close_reason = 'server shutting down'
+       UPDATE sessions SET disconnected_at = now(), close_code = ${CloseCode.GOING_AWAY}, close_reason = 'server shutting down'
        WHERE instance_id = $1::uuid AND disconnected_at IS NULL RETURNING id
      ), stopped AS (
        UPDATE instances SET stopped_at = now() WHERE id = $1::uuid
