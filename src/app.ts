@@ -1,18 +1,19 @@
 // Wires the parts together; nothing else.
 
-import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import pino from 'pino';
+import { TokenVerifier } from './auth/token-verifier.js';
 import { startTicker, type Ticker } from './clock/ticker.js';
 import type { Config } from './config.js';
 import { createPgDb, createPgliteDb } from './db/driver.js';
 import { FibonacciService } from './fibonacci/service.js';
+import { Admission } from './gateway/admission.js';
 import { Gateway } from './gateway/gateway.js';
-import { registerGatewayRoutes } from './gateway/routes.js';
-import { UpgradeGate } from './gateway/upgrade.js';
+import { handleUpgrades } from './gateway/upgrade.js';
 import { Metrics } from './http/metrics.js';
 import { registerHttpRoutes } from './http/routes.js';
 import { Presence } from './presence/presence.js';
+import { SessionHistory } from './presence/session-history.js';
 
 export interface Pulse {
   app: FastifyInstance;
@@ -21,7 +22,7 @@ export interface Pulse {
   metrics: Metrics;
   /** Listens on config.port/host; resolves with the bound port. */
   listen(): Promise<number>;
-  /** Graceful stop (docs/design.md §5): not ready, refuse upgrades, close clients with 1001, close the sessions, exit. */
+  /** Graceful stop (docs/design.md §5): refuse upgrades and be not ready, close clients with 1001, close the sessions. */
   stop(): Promise<void>;
 }
 
@@ -79,15 +80,25 @@ export async function buildPulse(config: Config): Promise<Pulse> {
     },
     onError: (err) => app.log.error({ err: err.message }, 'fibonacci worker failed'),
   });
-  const gateway = new Gateway(config, presence, fibonacci, metrics, app.log);
-
-  await app.register(websocket, {
-    options: { maxPayload: config.maxMessageBytes, perMessageDeflate: false },
-    // Clients are closed by the gateway's drain, with 1001 and their sessions recorded.
-    preClose: (done) => done(),
+  const admission = new Admission(config, config.authJwtSecret === undefined ? undefined : new TokenVerifier(config.authJwtSecret));
+  const gateway = new Gateway({ config, admission, presence, fibonacci, metrics, log: app.log });
+  handleUpgrades({
+    server: app.server,
+    admission,
+    gateway,
+    metrics,
+    maxMessageBytes: config.maxMessageBytes,
+    trustProxy: config.trustProxy,
+    serveHttp: (request, response) => app.routing(request, response),
   });
-  registerGatewayRoutes(app, gateway, new UpgradeGate(config), (status) => metrics.upgradesRejected.inc({ status: String(status) }));
-  await registerHttpRoutes(app, { presence, gateway, fibonacci, metrics, fibMaxN: config.fibMaxN });
+  await registerHttpRoutes(app, {
+    presence,
+    sessions: new SessionHistory(presence),
+    fibonacci,
+    metrics,
+    isDraining: () => gateway.isDraining,
+    fibMaxN: config.fibMaxN,
+  });
 
   let ticker: Ticker | undefined;
   let stopping: Promise<void> | undefined;
@@ -114,7 +125,7 @@ export async function buildPulse(config: Config): Promise<Pulse> {
         await app.close();
         await fibonacci.close();
         metrics.close();
-        app.log.info('stopped');
+        app.log.info({}, 'stopped');
         clearInterval(logFlushTimer);
         flushLogs();
       })();

@@ -3,8 +3,15 @@
 
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
+import { CloseCode } from '../protocol/codes.js';
 import type { LiveSession, SessionProtocol } from '../presence/live-sessions.js';
 import type { RateLimiter } from './rate-limiter.js';
+
+/** The open connections by protocol: the gateway adds and removes, dispatch and broadcast read. */
+export interface Connections {
+  readonly json: Set<Connection>;
+  readonly text: Set<Connection>;
+}
 
 /** A slow client cannot read its close frame either: give it this long, then drop the TCP connection. */
 const SLOW_CLOSE_GRACE_MS = 1_000;
@@ -38,7 +45,7 @@ const PING_FRAME = Buffer.from([0x89, 0x00]);
 export class Connection implements LiveSession {
   /** Cleared by each ping, set by each pong or frame: a peer still false at the next ping is gone. */
   alive = true;
-  /** Which slice of the ping rounds this connection belongs to (see Gateway.pingSlice). */
+  /** Which slice of the ping rounds this connection belongs to (see broadcast.ts). */
   pingSlot = 0;
   /** Answers waiting for a worker; more than FIB_MAX_IN_FLIGHT → BUSY. */
   inFlight = 0;
@@ -55,7 +62,7 @@ export class Connection implements LiveSession {
     readonly userId: string,
     readonly name: string,
     readonly protocol: SessionProtocol,
-    readonly remoteAddr: string | null,
+    readonly remoteAddr: string,
     readonly userAgent: string | null,
     readonly connectedAt: number,
     readonly limiter: RateLimiter,
@@ -106,14 +113,14 @@ export class Connection implements LiveSession {
   /** Closes with 1013 and, since the peer is not reading, does not wait for its close frame for long. */
   closeSlow(): void {
     if (this.closeCode !== undefined) return;
-    this.close(1013, 'client too slow to keep up');
+    this.close(CloseCode.TRY_AGAIN_LATER, 'client too slow to keep up');
     setTimeout(() => this.socket.terminate(), SLOW_CLOSE_GRACE_MS).unref();
   }
 
   /** Drops a silent peer without a closing handshake; its session records 1006. */
   terminate(reason: string): void {
     if (this.closeCode === undefined) {
-      this.closeCode = 1006;
+      this.closeCode = CloseCode.ABNORMAL;
       this.closeReason = reason;
     }
     this.socket.terminate();

@@ -5,13 +5,9 @@ import { z } from 'zod';
 import { checkJsonN, parseIntegerText } from '../fibonacci/parse.js';
 import type { FibonacciAnswer } from '../fibonacci/service.js';
 import type { OnlineUser, PresenceChanges } from '../presence/online-users.js';
-import type { ErrorCode } from './protocol.js';
-
-export const MAX_JSON_DEPTH = 32;
-export const MAX_ID_LENGTH = 64;
-
-/** A request id as the client sent it: echoed back verbatim. */
-export type RequestId = string | number | null;
+import type { ErrorCode } from '../protocol/codes.js';
+import { MAX_ID_LENGTH, MAX_JSON_DEPTH, PRESENCE_LIST_MAX } from '../protocol/limits.js';
+import { PROTOCOL_VERSION, type RequestId, type WelcomeLimits } from '../protocol/messages.js';
 
 export type JsonRequest =
   | { type: 'fibonacci'; id: RequestId; n: number }
@@ -92,18 +88,12 @@ export function encodeError(id: RequestId, code: ErrorCode, message: string): st
   return `{"type":"error","id":${idJson(id)},"code":"${code}","message":${JSON.stringify(message)}}`;
 }
 
-export interface WelcomeLimits {
-  maxN: number;
-  maxMessageBytes: number;
-  messagesPerSecond: number;
-}
-
 /** The welcome for one session, with what every session of this instance shares serialised once. */
 export function welcomeEncoder(instanceId: string, limits: WelcomeLimits): (sessionId: string, user: { id: string; name: string }, now: number) => string {
   const shared = `"instanceId":${JSON.stringify(instanceId)}`;
   const limitsJson = JSON.stringify({ maxN: limits.maxN, maxMessageBytes: limits.maxMessageBytes, messagesPerSecond: limits.messagesPerSecond });
   return (sessionId, user, now) =>
-    `{"type":"welcome","protocol":1,"sessionId":${JSON.stringify(sessionId)},"user":${JSON.stringify({ id: user.id, name: user.name })},` +
+    `{"type":"welcome","protocol":${PROTOCOL_VERSION},"sessionId":${JSON.stringify(sessionId)},"user":${JSON.stringify({ id: user.id, name: user.name })},` +
     `${shared},"now":"${new Date(now).toISOString()}","limits":${limitsJson}}`;
 }
 
@@ -117,8 +107,8 @@ export function encodeUsers(id: RequestId, body: string): string {
   return `{"type":"users","id":${idJson(id)},${body}}`;
 }
 
-export function encodePresence(changes: PresenceChanges, limit: number): string {
-  const truncated = changes.joinedCount > limit || changes.leftCount > limit;
+export function encodePresence(changes: PresenceChanges): string {
+  const truncated = changes.joinedCount > PRESENCE_LIST_MAX || changes.leftCount > PRESENCE_LIST_MAX;
   return JSON.stringify({
     type: 'presence',
     online: changes.online,

@@ -1,8 +1,8 @@
-// Token bucket per connection, plus the abuse rule of docs/design.md §3: more than 100 RATE_LIMITED
-// answers within 10 s closes the connection with 1008. Plain numbers, no timers.
+// Token bucket per connection, plus the abuse rule of docs/design.md §3: more than
+// ABUSE_MAX_REJECTIONS RATE_LIMITED answers within ABUSE_WINDOW_MS closes the connection with
+// 1008. Plain numbers, no timers.
 
-export const ABUSE_WINDOW_MS = 10_000;
-export const ABUSE_MAX_REJECTIONS = 100;
+import { ABUSE_MAX_REJECTIONS, ABUSE_WINDOW_MS } from '../protocol/limits.js';
 
 export type RateDecision = 'allow' | 'limit' | 'abuse';
 

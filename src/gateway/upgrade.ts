@@ -1,114 +1,152 @@
-// Upgrade checks, answered as plain HTTP before any WebSocket exists (docs/design.md §3):
-// draining/full → 503, origin → 403, token → 401, name → 400, per-address cap → 429.
+// The WebSocket upgrade, in the order it runs:
+//   HTTP upgrade request → route (/ws: JSON protocol, /ws/{clientId}: text protocol)
+//   → admission.ts (capacity, address, origin, clientId/name, token) → ws's handshake (101)
+//   → gateway.accept (session, welcome)
+// It listens to the HTTP server's 'upgrade' event itself instead of going through Fastify's
+// router and hooks, which cost about 8 % of a reconnect storm's CPU and add nothing here: every
+// check an upgrade needs is admission's. Any other upgrade request (another path, another
+// protocol such as h2c) is handed to Fastify like a plain request. A refusal is plain HTTP with
+// the one error body (src/protocol/codes.ts), before any WebSocket exists.
 
-import { randomBytes } from 'node:crypto';
-import { errors as joseErrors, jwtVerify } from 'jose';
-import type { Config } from '../config.js';
-import { TextProtocol } from './protocol.js';
+import { ServerResponse, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import { WebSocketServer } from 'ws';
+import { httpErrorBody, type HttpErrorCode } from '../protocol/codes.js';
+import type { Admission, AdmissionDecision, UpgradeRequest } from './admission.js';
+import type { Gateway } from './gateway.js';
+import type { GatewayMetrics } from './metrics.js';
 
-export interface Identity {
-  userId: string;
-  name: string;
-  /** Epoch ms at which the token expires (auth mode only). */
-  expiresAt: number | undefined;
-  presence: boolean;
+export interface UpgradeOptions {
+  server: Server;
+  admission: Admission;
+  gateway: Gateway;
+  metrics: GatewayMetrics;
+  maxMessageBytes: number;
+  /** Take the client address from X-Forwarded-For (behind a proxy that sets it). */
+  trustProxy: boolean;
+  /** Serves a request that is not a WebSocket upgrade to /ws as plain HTTP (Fastify's router). */
+  serveHttp: (request: IncomingMessage, response: ServerResponse) => void;
 }
 
-export type UpgradeDecision = { ok: true; identity: Identity } | { ok: false; status: 400 | 401 | 403 | 429 | 503; message: string };
-
-export interface UpgradeRequest {
+interface Route {
   protocol: 'json' | 'text';
   clientId: string | undefined;
-  /** The query string's parameters; the first value of a repeated one (URLSearchParams fits). */
-  query: { get(name: string): string | null };
-  origin: string | undefined;
-  host: string | undefined;
-  authorization: string | undefined;
+  query: URLSearchParams;
 }
 
-/** Display names: 1–32 Unicode letters, decimal digits, space, `.`, `_`, `-`. */
-export const NAME_PATTERN = /^[\p{L}\p{Nd} ._-]{1,32}$/u;
-const GUEST_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
-/** U+0000 and unpaired surrogates: PostgreSQL text and jsonb refuse both. */
-// eslint-disable-next-line no-control-regex
-const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-
-/**
- * Text that reaches the database (names, close reasons) with what PostgreSQL cannot store replaced
- * by U+FFFD. One such string in a batch would fail every later batch of the instance.
- */
-export function storableText(text: string): string {
-  return text.replace(UNSTORABLE, '\uFFFD');
-}
-
-export function guestName(): string {
-  const bytes = randomBytes(6);
-  let suffix = '';
-  for (const byte of bytes) suffix += GUEST_ALPHABET[byte % GUEST_ALPHABET.length];
-  return `guest-${suffix}`;
-}
-
-/** Same origin means the Origin's host:port equals the Host header; no Origin (non-browser clients) is fine. */
-export function originAllowed(allowed: Config['allowedOrigins'], origin: string | undefined, host: string | undefined): boolean {
-  if (origin === undefined || allowed === '*') return true;
-  if (allowed !== undefined) return allowed.includes(origin);
+/** /ws or /ws/{clientId}, with its query; undefined for any other path. */
+function route(url: string): Route | undefined {
+  const queryAt = url.indexOf('?');
+  const path = queryAt < 0 ? url : url.slice(0, queryAt);
+  // A `#` sent raw (browsers never send one) is part of the query, not a fragment to drop.
+  const query = new URLSearchParams(queryAt < 0 ? '' : url.slice(queryAt + 1));
+  if (path === '/ws') return { protocol: 'json', clientId: undefined, query };
+  if (!path.startsWith('/ws/') || path.indexOf('/', 4) >= 0) return undefined;
+  let clientId: string;
   try {
-    return host !== undefined && new URL(origin).host === host.toLowerCase();
+    clientId = decodeURIComponent(path.slice(4));
   } catch {
-    return false;
+    clientId = path.slice(4); // a bad escape: admission refuses it as it is
   }
+  return { protocol: 'text', clientId, query };
 }
 
-export class UpgradeGate {
-  private readonly secret: Uint8Array | undefined;
-
-  constructor(private readonly config: Config) {
-    this.secret = config.authJwtSecret === undefined ? undefined : new TextEncoder().encode(config.authJwtSecret);
+function clientAddress(request: IncomingMessage, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = request.headers['x-forwarded-for'];
+    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
+    if (first) return first;
   }
+  return request.socket.remoteAddress ?? 'unknown';
+}
 
-  /** Synchronous in open mode, so that most upgrades cost no promise; a token check is async. */
-  check(request: UpgradeRequest): UpgradeDecision | Promise<UpgradeDecision> {
-    if (!originAllowed(this.config.allowedOrigins, request.origin, request.host)) {
-      return { ok: false, status: 403, message: 'origin not allowed' };
-    }
-    const presence = request.query.get('presence') !== '0';
-    if (request.protocol === 'text' && (request.clientId === undefined || !TextProtocol.clientIdPattern.test(request.clientId))) {
-      return { ok: false, status: 400, message: 'clientId must be 1-64 characters of A-Z, a-z, 0-9, _ and -' };
-    }
-    if (this.secret) return this.authenticate(request, presence);
-    if (request.protocol === 'text') {
-      return { ok: true, identity: { userId: request.clientId!, name: request.clientId!, expiresAt: undefined, presence } };
-    }
-    const name = request.query.get('name') ?? guestName();
-    if (!NAME_PATTERN.test(name)) {
-      return { ok: false, status: 400, message: 'name must be 1-32 letters, digits, spaces, ".", "_" or "-"' };
-    }
-    // Open mode: the same name is the same user.
-    return { ok: true, identity: { userId: name, name, expiresAt: undefined, presence } };
+/** Answers an upgrade request with an HTTP error and closes the connection. */
+function refuse(socket: Duplex, status: number, code: HttpErrorCode, message: string, extraHeaders = ''): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
   }
+  const body = JSON.stringify(httpErrorBody(status, code, message));
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n${extraHeaders}\r\n${body}`,
+  );
+}
 
-  private async authenticate(request: UpgradeRequest, presence: boolean): Promise<UpgradeDecision> {
-    const bearer = request.authorization?.match(/^Bearer\s+(\S+)$/i)?.[1];
-    const token = request.query.get('token') ?? bearer;
-    if (!token) return { ok: false, status: 401, message: 'missing token' };
-    try {
-      const { payload } = await jwtVerify(token, this.secret!, { algorithms: ['HS256'] });
-      if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 128 || storableText(payload.sub) !== payload.sub) {
-        return { ok: false, status: 401, message: 'token has no usable "sub"' };
-      }
-      const claimed = typeof payload.name === 'string' && payload.name.length > 0 ? payload.name : payload.sub;
-      return {
-        ok: true,
-        identity: {
-          userId: payload.sub,
-          name: storableText(claimed.slice(0, 64)),
-          expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
-          presence,
-        },
-      };
-    } catch (err) {
-      const message = err instanceof joseErrors.JWTExpired ? 'token expired' : 'invalid token';
-      return { ok: false, status: 401, message };
+function onUpgradeSocketError(this: Duplex): void {
+  this.destroy();
+}
+
+export function handleUpgrades(options: UpgradeOptions): void {
+  const { admission, gateway, metrics } = options;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false, clientTracking: false });
+  // A handshake ws finds malformed (method, key, version) is answered here, in the one error body.
+  wss.on('wsClientError', (err: Error, socket: Duplex) => {
+    const status = err.message === 'Invalid HTTP method' ? 405 : 400;
+    metrics.upgradeRefused(status);
+    refuse(socket, status, 'INVALID_HANDSHAKE', err.message, err.message.includes('Version') ? 'Sec-WebSocket-Version: 13, 8\r\n' : '');
+  });
+
+  const handshake = (request: IncomingMessage, socket: Duplex, head: Buffer, target: Route, remoteAddr: string, decision: AdmissionDecision): void => {
+    if (!decision.ok) {
+      metrics.upgradeRefused(decision.status);
+      refuse(socket, decision.status, decision.code, decision.message);
+      return;
     }
-  }
+    // The 101 answer and the welcome leave in one TCP segment: held until accept() has written both.
+    const tcp = socket as Socket;
+    tcp.cork();
+    socket.removeListener('error', onUpgradeSocketError); // ws guards the socket from here on
+    let accepted = false;
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      accepted = true;
+      gateway.accept(ws, target.protocol, decision.identity, remoteAddr, request.headers['user-agent']);
+    });
+    tcp.uncork();
+    // ws refused the handshake, or the peer left during a token check: the place was never used.
+    if (!accepted) admission.release(remoteAddr);
+  };
+
+  options.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    // Node removed its own error listener before emitting 'upgrade'.
+    socket.on('error', onUpgradeSocketError);
+    const target = request.headers.upgrade?.toLowerCase() === 'websocket' ? route(request.url ?? '/') : undefined;
+    if (!target) {
+      serveAsHttp(request, socket, head, options.serveHttp);
+      return;
+    }
+    const remoteAddr = clientAddress(request, options.trustProxy);
+    const upgrade: UpgradeRequest = {
+      protocol: target.protocol,
+      clientId: target.clientId,
+      query: target.query,
+      origin: request.headers.origin,
+      host: request.headers.host,
+      authorization: request.headers.authorization,
+      remoteAddr,
+    };
+    const decision = admission.check(upgrade);
+    if (decision instanceof Promise) {
+      void decision.then((d) => {
+        if (socket.destroyed) {
+          if (d.ok) admission.release(remoteAddr);
+          return;
+        }
+        handshake(request, socket, head, target, remoteAddr, d);
+      });
+    } else {
+      handshake(request, socket, head, target, remoteAddr, decision);
+    }
+  });
+}
+
+/** An upgrade request that is not Pulse's: answered by the HTTP routes, then the connection closes. */
+function serveAsHttp(request: IncomingMessage, socket: Duplex, head: Buffer, serveHttp: UpgradeOptions['serveHttp']): void {
+  if (head.length > 0) socket.unshift(head);
+  const response = new ServerResponse(request);
+  response.shouldKeepAlive = false;
+  response.assignSocket(socket as Socket);
+  response.once('finish', () => socket.end());
+  serveHttp(request, response);
 }

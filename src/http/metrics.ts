@@ -1,29 +1,33 @@
 // Prometheus metrics (prom-client). One registry per app, so tests can run several apps in
 // one process. Hot paths only increment counters; gauges that cost a scan are collected on scrape.
+// The gateway reports through the interface it owns (GatewayMetrics); this class implements it.
 
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { GatewayMetrics } from '../gateway/metrics.js';
+import type { SessionProtocol } from '../presence/live-sessions.js';
+import { CloseCode, type ErrorCode } from '../protocol/codes.js';
 
-export class Metrics {
+export class Metrics implements GatewayMetrics {
   readonly registry = new Registry();
 
-  readonly connections = new Gauge({ name: 'pulse_connections', help: 'Open WebSocket connections by protocol', labelNames: ['protocol'] as const, registers: [this.registry] });
-  readonly connectionsTotal = new Counter({ name: 'pulse_connections_total', help: 'Accepted WebSocket connections by protocol', labelNames: ['protocol'] as const, registers: [this.registry] });
-  readonly upgradesRejected = new Counter({ name: 'pulse_upgrades_rejected_total', help: 'Refused upgrades by HTTP status', labelNames: ['status'] as const, registers: [this.registry] });
-  readonly closes = new Counter({ name: 'pulse_closes_total', help: 'Closed connections by recorded close code', labelNames: ['code'] as const, registers: [this.registry] });
-  readonly usersOnline = new Gauge({ name: 'pulse_users_online', help: 'Users online across all instances', registers: [this.registry] });
-  readonly ticksSent = new Counter({ name: 'pulse_ticks_sent_total', help: 'Tick frames written to sockets', registers: [this.registry] });
-  readonly ticksSkipped = new Counter({ name: 'pulse_ticks_skipped_total', help: 'Tick frames skipped for slow clients (over SLOW_CLIENT_SKIP_BYTES buffered)', registers: [this.registry] });
-  readonly slowClientCloses = new Counter({ name: 'pulse_slow_client_closes_total', help: 'Connections closed with 1013 for buffering over SLOW_CLIENT_CLOSE_BYTES', registers: [this.registry] });
-  readonly tickFanout = new Histogram({
+  private readonly connections = new Gauge({ name: 'pulse_connections', help: 'Open WebSocket connections by protocol', labelNames: ['protocol'] as const, registers: [this.registry] });
+  private readonly connectionsTotal = new Counter({ name: 'pulse_connections_total', help: 'Accepted WebSocket connections by protocol', labelNames: ['protocol'] as const, registers: [this.registry] });
+  private readonly upgradesRejected = new Counter({ name: 'pulse_upgrades_rejected_total', help: 'Refused upgrades by HTTP status', labelNames: ['status'] as const, registers: [this.registry] });
+  private readonly closes = new Counter({ name: 'pulse_closes_total', help: 'Closed connections by recorded close code', labelNames: ['code'] as const, registers: [this.registry] });
+  private readonly usersOnlineGauge = new Gauge({ name: 'pulse_users_online', help: 'Users online across all instances', registers: [this.registry] });
+  private readonly ticksSent = new Counter({ name: 'pulse_ticks_sent_total', help: 'Tick frames written to sockets', registers: [this.registry] });
+  private readonly ticksSkipped = new Counter({ name: 'pulse_ticks_skipped_total', help: 'Tick frames skipped for slow clients (over SLOW_CLIENT_SKIP_BYTES buffered)', registers: [this.registry] });
+  private readonly slowClientCloses = new Counter({ name: 'pulse_slow_client_closes_total', help: 'Connections closed with 1013 for buffering over SLOW_CLIENT_CLOSE_BYTES', registers: [this.registry] });
+  private readonly tickFanoutSeconds = new Histogram({
     name: 'pulse_tick_fanout_seconds',
     help: 'Time from the second boundary until the tick was handed to every socket',
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
     registers: [this.registry],
   });
-  readonly messages = new Counter({ name: 'pulse_messages_total', help: 'Client frames received by protocol', labelNames: ['protocol'] as const, registers: [this.registry] });
-  readonly errors = new Counter({ name: 'pulse_errors_total', help: 'Error replies by code', labelNames: ['code'] as const, registers: [this.registry] });
-  readonly rateLimited = new Counter({ name: 'pulse_rate_limited_total', help: 'Frames answered RATE_LIMITED', registers: [this.registry] });
+  private readonly messages = new Counter({ name: 'pulse_messages_total', help: 'Client frames received by protocol', labelNames: ['protocol'] as const, registers: [this.registry] });
+  private readonly errors = new Counter({ name: 'pulse_errors_total', help: 'Error replies by code', labelNames: ['code'] as const, registers: [this.registry] });
+  private readonly rateLimitedFrames = new Counter({ name: 'pulse_rate_limited_total', help: 'Frames answered RATE_LIMITED', registers: [this.registry] });
   readonly fibDuration = new Histogram({
     name: 'pulse_fibonacci_seconds',
     help: 'Fibonacci answer time by path (table, inline, worker, cache)',
@@ -68,6 +72,46 @@ export class Metrics {
         loopDelay.reset();
       },
     });
+  }
+
+  upgradeRefused(status: number): void {
+    this.upgradesRejected.inc({ status: String(status) });
+  }
+
+  connectionOpened(protocol: SessionProtocol): void {
+    this.connections.inc({ protocol });
+    this.connectionsTotal.inc({ protocol });
+  }
+
+  connectionClosed(protocol: SessionProtocol, code: number): void {
+    this.connections.dec({ protocol });
+    this.closes.inc({ code: String(code) });
+    if (code === CloseCode.TRY_AGAIN_LATER) this.slowClientCloses.inc();
+  }
+
+  frameReceived(protocol: SessionProtocol): void {
+    this.messages.inc({ protocol });
+  }
+
+  rateLimited(): void {
+    this.rateLimitedFrames.inc();
+  }
+
+  errorReplied(code: ErrorCode): void {
+    this.errors.inc({ code });
+  }
+
+  ticksWritten(sent: number, skipped: number): void {
+    this.ticksSent.inc(sent);
+    if (skipped > 0) this.ticksSkipped.inc(skipped);
+  }
+
+  tickFanout(seconds: number): void {
+    this.tickFanoutSeconds.observe(seconds);
+  }
+
+  usersOnline(count: number): void {
+    this.usersOnlineGauge.set(count);
   }
 
   close(): void {

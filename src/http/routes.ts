@@ -1,22 +1,26 @@
-// REST, health, metrics, the AsyncAPI document and the static web client.
+// REST, health, metrics, the AsyncAPI document and the static web client. Every error, whatever
+// produced it (a route, validation, Fastify itself), answers the one body of src/protocol/codes.ts:
+// {"statusCode":400,"code":"INVALID_NUMBER","error":"Bad Request","message":"n must be an integer"}.
 
 import { readFileSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
-import type { FastifyInstance } from 'fastify';
-import { userSessions } from '../db/queries.js';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { parseIntegerText } from '../fibonacci/parse.js';
 import type { FibonacciService } from '../fibonacci/service.js';
-import type { Gateway } from '../gateway/gateway.js';
-import { encodeUsersBody } from '../gateway/json-codec.js';
 import { ASYNCAPI_FILE, WEB_DIR } from '../paths.js';
+import type { OnlineUser } from '../presence/online-users.js';
 import type { Presence } from '../presence/presence.js';
+import type { SessionHistory } from '../presence/session-history.js';
+import { httpErrorBody, type HttpErrorCode } from '../protocol/codes.js';
+import { SESSIONS_PAGE_DEFAULT, SESSIONS_PAGE_MAX, USERS_PAGE_MAX, USER_ID_MAX_LENGTH } from '../protocol/limits.js';
 import type { Metrics } from './metrics.js';
 
 export interface HttpDeps {
   presence: Presence;
-  gateway: Gateway;
+  sessions: SessionHistory;
   fibonacci: FibonacciService;
   metrics: Metrics;
+  isDraining: () => boolean;
   fibMaxN: number;
 }
 
@@ -30,36 +34,49 @@ const SECURITY_HEADERS: Record<string, string> = {
   'cross-origin-opener-policy': 'same-origin',
 };
 
-const MAX_USERS_PAGE = 1000;
-const MAX_SESSIONS_PAGE = 500;
+function sendError(reply: FastifyReply, status: number, code: HttpErrorCode, message: string): FastifyReply {
+  return reply.code(status).send(httpErrorBody(status, code, message));
+}
+
+function userJson(user: OnlineUser): string {
+  return JSON.stringify({ id: user.id, name: user.name, sessions: user.sessions, since: new Date(user.since).toISOString() });
+}
 
 export async function registerHttpRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
-  const { presence, gateway, fibonacci, metrics } = deps;
+  const { presence, sessions, fibonacci, metrics } = deps;
 
   app.addHook('onSend', async (_request, reply) => {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) reply.header(name, value);
   });
 
   // Errors never carry a stack trace or an internal message to the client.
-  app.setErrorHandler((error: { statusCode?: number; validation?: unknown; message: string }, request, reply) => {
+  app.setErrorHandler((error: { statusCode?: number; message: string }, request, reply) => {
     const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
-    if (status === 500) request.log.error({ err: error }, 'request failed');
-    const code = error.validation ? 'INVALID_MESSAGE' : status === 500 ? 'INTERNAL' : 'INVALID_MESSAGE';
-    return reply.code(status).send({ type: 'error', id: null, code, message: status === 500 ? 'internal error' : error.message });
+    if (status === 500) {
+      request.log.error({ err: error }, 'request failed');
+      return sendError(reply, 500, 'INTERNAL', 'internal error');
+    }
+    return sendError(reply, status, 'INVALID_REQUEST', error.message);
   });
-  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not found' }));
+  app.setNotFoundHandler((request, reply) => sendError(reply, 404, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
+
+  // Upgrades to these paths never reach Fastify (src/gateway/upgrade.ts): only plain requests do.
+  const upgradeRequired = async (_request: unknown, reply: FastifyReply) =>
+    sendError(reply.header('upgrade', 'websocket'), 426, 'UPGRADE_REQUIRED', 'connect with a WebSocket client');
+  app.get('/ws', upgradeRequired);
+  app.get('/ws/:clientId', upgradeRequired);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_request, reply) => {
-    if (gateway.isDraining) return reply.code(503).send({ status: 'draining' });
+    if (deps.isDraining()) return sendError(reply, 503, 'DRAINING', 'server draining');
     const database = await presence.pingDatabase(1_500);
-    if (!database) return reply.code(503).send({ status: 'database unavailable' });
+    if (!database) return sendError(reply, 503, 'DATABASE_UNAVAILABLE', 'database unavailable');
     return { status: 'ready', instanceId: presence.instanceId };
   });
 
   app.get('/metrics', async (_request, reply) => {
-    metrics.usersOnline.set(presence.online.online);
+    metrics.usersOnline(presence.online.online);
     metrics.dbQueueEvents.set(presence.writer.queuedEvents);
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
@@ -76,18 +93,18 @@ export async function registerHttpRoutes(app: FastifyInstance, deps: HttpDeps): 
           type: 'object',
           additionalProperties: false,
           properties: {
-            limit: { type: 'integer', minimum: 1, maximum: MAX_USERS_PAGE },
-            after: { type: 'string', minLength: 1, maxLength: 128 },
+            limit: { type: 'integer', minimum: 1, maximum: USERS_PAGE_MAX },
+            after: { type: 'string', minLength: 1, maxLength: USER_ID_MAX_LENGTH },
           },
         },
       },
     },
     async (request, reply) => {
-      const limit = request.query.limit ?? MAX_USERS_PAGE;
-      const { users, truncated } = presence.online.list(limit, request.query.after);
+      const { users, truncated } = presence.online.list(request.query.limit ?? USERS_PAGE_MAX, request.query.after);
       const next = truncated ? users[users.length - 1]?.id : undefined;
       reply.type('application/json; charset=utf-8');
-      return `{${encodeUsersBody(presence.online.online, users, truncated)}${next === undefined ? '' : `,"next":${JSON.stringify(next)}`}}`;
+      const list = users.map(userJson).join(',');
+      return `{"online":${presence.online.online},"users":[${list}]${next === undefined ? '' : `,"next":${JSON.stringify(next)}`}}`;
     },
   );
 
@@ -96,30 +113,31 @@ export async function registerHttpRoutes(app: FastifyInstance, deps: HttpDeps): 
     {
       schema: {
         // No U+0000: PostgreSQL text cannot hold it (the query would fail: a 500 for bad input), and no id has one.
-        params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[^\\u0000]+$' } }, required: ['id'] },
+        params: {
+          type: 'object',
+          properties: { id: { type: 'string', minLength: 1, maxLength: USER_ID_MAX_LENGTH, pattern: '^[^\\u0000]+$' } },
+          required: ['id'],
+        },
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { limit: { type: 'integer', minimum: 1, maximum: MAX_SESSIONS_PAGE } },
+          properties: { limit: { type: 'integer', minimum: 1, maximum: SESSIONS_PAGE_MAX } },
         },
       },
     },
     async (request, reply) => {
-      const db = presence.database;
-      if (!db || !presence.ready) {
-        return reply.code(503).send({ type: 'error', id: null, code: 'INTERNAL', message: 'database unavailable, try again shortly' });
-      }
-      const rows = await userSessions(db, request.params.id, request.query.limit ?? 50);
+      const records = await sessions.list(request.params.id, request.query.limit ?? SESSIONS_PAGE_DEFAULT);
+      if (!records) return sendError(reply, 503, 'DATABASE_UNAVAILABLE', 'database unavailable, try again shortly');
       return {
         userId: request.params.id,
-        sessions: rows.map((row) => ({
-          id: row.id,
-          instanceId: row.instance_id,
-          protocol: row.protocol,
-          connectedAt: new Date(row.connected_at).toISOString(),
-          disconnectedAt: row.disconnected_at === null ? null : new Date(row.disconnected_at).toISOString(),
-          closeCode: row.close_code,
-          closeReason: row.close_reason,
+        sessions: records.map((record) => ({
+          id: record.id,
+          instanceId: record.instanceId,
+          protocol: record.protocol,
+          connectedAt: record.connectedAt.toISOString(),
+          disconnectedAt: record.disconnectedAt?.toISOString() ?? null,
+          closeCode: record.closeCode,
+          closeReason: record.closeReason,
         })),
       };
     },
@@ -127,7 +145,7 @@ export async function registerHttpRoutes(app: FastifyInstance, deps: HttpDeps): 
 
   app.get<{ Params: { n: string } }>('/api/fibonacci/:n', async (request, reply) => {
     const parsed = parseIntegerText(request.params.n, deps.fibMaxN);
-    if (!parsed.ok) return reply.code(400).send({ type: 'error', id: null, code: parsed.code, message: parsed.message });
+    if (!parsed.ok) return sendError(reply, 400, parsed.code, parsed.message);
     const answer = await fibonacci.compute(parsed.n);
     reply.type('application/json; charset=utf-8');
     return `{"n":${answer.n},"value":"${answer.value}","digits":${answer.digits}}`;

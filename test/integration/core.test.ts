@@ -188,7 +188,7 @@ function suite(label: string, env: () => Promise<{ env: Record<string, string>; 
       assert.deepEqual(await ok.json(), { n: 10, value: '55', digits: 2 });
       const bad = await fetch(`${server.baseUrl}/api/fibonacci/1e3`);
       assert.equal(bad.status, 400);
-      assert.deepEqual(await bad.json(), { type: 'error', id: null, code: 'INVALID_NUMBER', message: 'n must be an integer' });
+      assert.deepEqual(await bad.json(), { statusCode: 400, code: 'INVALID_NUMBER', error: 'Bad Request', message: 'n must be an integer' });
       const big = await fetch(`${server.baseUrl}/api/fibonacci/2000000`);
       assert.equal(big.status, 400);
       assert.equal(((await big.json()) as { code: string }).code, 'OUT_OF_RANGE');

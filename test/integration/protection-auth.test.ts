@@ -65,7 +65,12 @@ describe('upgrade checks in auth mode', () => {
       const viaQuery = await rawUpgrade(server.port, `/ws?token=${encodeURIComponent(token)}`);
       assert.equal(viaQuery.ws, undefined, what);
       assert.equal(viaQuery.status, 401, `${what} in ?token=`);
-      assert.deepEqual(Object.keys(JSON.parse((viaQuery as { body: string }).body) as object), ['error'], `${what}: a plain JSON error`);
+      assert.deepEqual(JSON.parse((viaQuery as { body: string }).body), {
+        statusCode: 401,
+        code: 'UNAUTHORIZED',
+        error: 'Unauthorized',
+        message: what === 'expired' ? 'token expired' : what === 'no sub' ? 'token has no usable "sub"' : 'invalid token',
+      }, `${what}: the HTTP error body`);
       assert.equal(status(await rawUpgrade(server.port, '/ws', { Authorization: `Bearer ${token}` })), 401, `${what} as Bearer`);
       assert.equal(status(await rawUpgrade(server.port, `/ws/c1?token=${encodeURIComponent(token)}`)), 401, `${what}, text protocol`);
       refused += 3;

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
-import { ERROR_CODES } from '../../src/gateway/protocol.js';
+import { ERROR_CODES } from '../../src/protocol/codes.js';
 import { startPulse, type RunningPulse } from '../helpers/pulse.js';
 import { Probe, rawOpen, rawUpgrade, sleep, type ProbeFrame, type RawWebSocket } from '../helpers/raw-socket.js';
 

@@ -52,8 +52,9 @@ function assertRefused(result: UpgradeResult, status: number, what: string): voi
   result.ws?.destroy();
   assert.equal(result.status, status, `${what}: HTTP ${result.status}`);
   assert.ok(!result.ws, `${what}: no WebSocket`);
-  const body = JSON.parse((result as { body: string }).body) as { error?: unknown };
-  assert.equal(typeof body.error, 'string', `${what}: JSON error body`);
+  const body = JSON.parse((result as { body: string }).body) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(body), ['statusCode', 'code', 'error', 'message'], `${what}: the HTTP error body`);
+  assert.equal(body.statusCode, status, what);
   assert.equal(result.headers['sec-websocket-accept'], undefined, `${what}: no handshake headers`);
 }
 
@@ -320,7 +321,7 @@ describe('draining (last: stops the server)', () => {
     const refused = await rawUpgrade(server.port, '/ws?name=late', {}, { localAddress: '127.0.0.3' });
     refused.ws?.destroy();
     assert.equal(refused.status, 503);
-    assert.deepEqual(JSON.parse((refused as { body: string }).body), { error: 'server draining' });
+    assert.deepEqual(JSON.parse((refused as { body: string }).body), { statusCode: 503, code: 'DRAINING', error: 'Service Unavailable', message: 'server draining' });
     const ready = await fetch(`${server.baseUrl}/readyz`);
     assert.equal(ready.status, 503);
     await ready.arrayBuffer();

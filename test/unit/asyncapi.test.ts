@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Parser, DiagnosticSeverity } from '@asyncapi/parser';
 import type { AsyncAPIDocumentInterface, MessageInterface } from '@asyncapi/parser';
-import { SERVER_MESSAGE_TYPES, CLIENT_MESSAGE_TYPES, ERROR_CODES, TextProtocol } from '../../src/gateway/protocol.js';
+import { ERROR_CODES } from '../../src/protocol/codes.js';
+import { CLIENT_MESSAGE_TYPES, SERVER_MESSAGE_TYPES, TextProtocol } from '../../src/protocol/messages.js';
 
 const path = fileURLToPath(new URL('../../docs/asyncapi.yaml', import.meta.url));
 const source = readFileSync(path, 'utf8');

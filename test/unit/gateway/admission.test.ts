@@ -1,11 +1,14 @@
-// Upgrade checks (docs/design.md §3, §6) without sockets: origin rule, name rule, JWT in both places,
-// text-protocol clientId. Tokens are signed with jose, as a real issuer would.
+// Admission (docs/design.md §3, §6) without sockets: origin rule, name rule, JWT in both places,
+// text-protocol clientId, the connection caps. Tokens are signed with jose, as a real issuer would.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { loadConfig } from '../../../src/config.js';
-import { NAME_PATTERN, UpgradeGate, guestName, originAllowed, storableText, type UpgradeRequest } from '../../../src/gateway/upgrade.js';
+import { TokenVerifier } from '../../../src/auth/token-verifier.js';
+import { Admission, guestName, originAllowed, type UpgradeRequest } from '../../../src/gateway/admission.js';
+import { storableText } from '../../../src/presence/storable-text.js';
+import { NAME_PATTERN } from '../../../src/protocol/names.js';
 
 const SECRET = 'a-test-secret-of-at-least-32-chars!!';
 const key = new TextEncoder().encode(SECRET);
@@ -18,10 +21,15 @@ function request(overrides: Partial<Omit<UpgradeRequest, 'query'>> & { query?: U
     origin: undefined,
     host: '127.0.0.1:8000',
     authorization: undefined,
+    remoteAddr: '127.0.0.1',
     ...rest,
     query: query instanceof URLSearchParams ? query : new URLSearchParams(query ?? ''),
   };
 }
+
+/** Admission as the app builds it: open mode, or HS256 tokens; caps high enough not to matter here. */
+const openAdmission = () => new Admission(loadConfig({}), undefined);
+const tokenAdmission = () => new Admission(loadConfig({ AUTH_JWT_SECRET: SECRET }), new TokenVerifier(SECRET));
 
 const sign = (claims: Record<string, unknown>, exp: string | number = '1h', alg = 'HS256', secret = key) =>
   new SignJWT(claims).setProtectedHeader({ alg }).setSubject(String(claims.sub ?? 'user-1')).setIssuedAt().setExpirationTime(exp).sign(secret);
@@ -58,7 +66,7 @@ test('NAME_PATTERN: 1-32 Unicode letters, digits, space . _ -', () => {
 });
 
 test('open mode: name from ?name=, guest by default, invalid → 400', async () => {
-  const gate = new UpgradeGate(loadConfig({}));
+  const gate = openAdmission();
   const named = await gate.check(request({ query: 'name=Zo%C3%AB%20%E6%9D%8E' }));
   assert.deepEqual(named, { ok: true, identity: { userId: 'Zoë 李', name: 'Zoë 李', expiresAt: undefined, presence: true } });
   const guest = await gate.check(request({ query: 'presence=0' }));
@@ -72,7 +80,7 @@ test('open mode: name from ?name=, guest by default, invalid → 400', async () 
 });
 
 test('text protocol: clientId rule → 400, else id = name = clientId', async () => {
-  const gate = new UpgradeGate(loadConfig({}));
+  const gate = openAdmission();
   const ok = await gate.check(request({ protocol: 'text', clientId: 'client_1' }));
   assert.deepEqual(ok, { ok: true, identity: { userId: 'client_1', name: 'client_1', expiresAt: undefined, presence: true } });
   for (const clientId of ['', 'a b', 'x'.repeat(65), '<script>', undefined]) {
@@ -82,7 +90,7 @@ test('text protocol: clientId rule → 400, else id = name = clientId', async ()
 });
 
 test('auth mode: a good HS256 token in the query or the Authorization header', async () => {
-  const gate = new UpgradeGate(loadConfig({ AUTH_JWT_SECRET: SECRET }));
+  const gate = tokenAdmission();
   const token = await sign({ sub: 'u-42', name: '<img src=x onerror=alert(1)>' });
   const viaQuery = await gate.check(request({ query: `token=${token}` }));
   assert.ok(viaQuery.ok);
@@ -105,7 +113,7 @@ test('auth mode: a good HS256 token in the query or the Authorization header', a
 });
 
 test('auth mode: missing, malformed, expired, unsigned, wrong-key and wrong-alg tokens → 401', async () => {
-  const gate = new UpgradeGate(loadConfig({ AUTH_JWT_SECRET: SECRET }));
+  const gate = tokenAdmission();
   const otherKey = new TextEncoder().encode('another-secret-that-is-long-enough-for-hs512-0123456789abcdef');
   const good = await sign({ sub: 'u' });
   const tampered = good.slice(0, -2) + (good.endsWith('AA') ? 'BB' : 'AA');
@@ -129,7 +137,7 @@ test('auth mode: missing, malformed, expired, unsigned, wrong-key and wrong-alg 
     'three dots': 'a.b.c',
   };
   const missing = await gate.check(request());
-  assert.deepEqual(missing, { ok: false, status: 401, message: 'missing token' });
+  assert.deepEqual(missing, { ok: false, status: 401, code: 'UNAUTHORIZED', message: 'missing token' });
   for (const [what, token] of Object.entries(tokens)) {
     for (const placed of [{ query: `token=${encodeURIComponent(token)}` }, { authorization: `Bearer ${token}` }]) {
       const decision = await gate.check(request(placed));
@@ -164,7 +172,7 @@ test('storableText: U+0000 and lone surrogates become U+FFFD, everything else is
 });
 
 test('auth mode: a sub PostgreSQL cannot store → 401; such a name is made storable', async () => {
-  const gate = new UpgradeGate(loadConfig({ AUTH_JWT_SECRET: SECRET }));
+  const gate = tokenAdmission();
   for (const sub of ['a\u0000b', 'x\ud83d', '\ude00']) {
     const decision = await gate.check(request({ query: `token=${await sign({ sub })}` }));
     assert.equal(decision.ok ? 200 : decision.status, 401, JSON.stringify(sub));

@@ -5,15 +5,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import {
-  MAX_ID_LENGTH,
-  MAX_JSON_DEPTH,
-  decodeJsonFrame,
-  encodeError,
-  encodeFibonacci,
-  type JsonRequest,
-} from '../../../src/gateway/json-codec.js';
-import { ERROR_CODES } from '../../../src/gateway/protocol.js';
+import { decodeJsonFrame, encodeError, encodeFibonacci, type JsonRequest } from '../../../src/gateway/json-codec.js';
+import { ERROR_CODES } from '../../../src/protocol/codes.js';
+import { MAX_ID_LENGTH, MAX_JSON_DEPTH } from '../../../src/protocol/limits.js';
 import { parseIntegerText } from '../../../src/fibonacci/parse.js';
 
 const MAX = 1_000_000;

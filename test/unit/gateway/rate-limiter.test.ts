@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { ABUSE_MAX_REJECTIONS, ABUSE_WINDOW_MS, RateLimiter, type RateDecision } from '../../../src/gateway/rate-limiter.js';
+import { RateLimiter, type RateDecision } from '../../../src/gateway/rate-limiter.js';
+import { ABUSE_MAX_REJECTIONS, ABUSE_WINDOW_MS } from '../../../src/protocol/limits.js';
 
 function takeMany(limiter: RateLimiter, count: number, now: number): Record<RateDecision, number> {
   const seen: Record<RateDecision, number> = { allow: 0, limit: 0, abuse: 0 };

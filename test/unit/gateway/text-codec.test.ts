@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { parseIntegerText } from '../../../src/fibonacci/parse.js';
-import { TextProtocol } from '../../../src/gateway/protocol.js';
+import { TextProtocol } from '../../../src/protocol/messages.js';
+import { CLIENT_ID_PATTERN } from '../../../src/protocol/names.js';
 import { decodeTextFrame, encodeTextError } from '../../../src/gateway/text-codec.js';
 
 const MAX = 1_000_000;
@@ -15,7 +16,7 @@ const OUT_OF_RANGE = 'Error: n must be between -1000000 and 1000000.';
 function reply(text: string): string | number {
   let result: ReturnType<typeof decodeTextFrame> | undefined;
   assert.doesNotThrow(() => (result = decodeTextFrame(text, MAX)), `threw on ${JSON.stringify(text.slice(0, 100))}`);
-  return result!.ok ? result!.n : encodeTextError(result!, MAX);
+  return result!.ok ? result!.n : encodeTextError(result!.code, MAX);
 }
 
 test('the original strings, byte for byte', () => {
@@ -29,12 +30,15 @@ test('the original strings, byte for byte', () => {
   assert.equal(reply('-1000001'), OUT_OF_RANGE);
   assert.equal(TextProtocol.answer(10, '55'), 'Fibonacci(10) = 55');
   assert.equal(TextProtocol.left('bob'), 'Client #bob has left the chat');
-  assert.equal(encodeTextError({ ok: false, code: 'OUT_OF_RANGE', message: '' }, 50), 'Error: n must be between -50 and 50.');
+  assert.equal(encodeTextError('OUT_OF_RANGE', 50), 'Error: n must be between -50 and 50.');
+  assert.equal(encodeTextError('RATE_LIMITED', 50), 'Error: Too many messages, slow down.');
+  assert.equal(encodeTextError('BUSY', 50), 'Error: Too many requests in flight.');
+  assert.equal(encodeTextError('INTERNAL', 50), 'Error: Internal error.');
 });
 
 test('clientId pattern: 1-64 of A-Za-z0-9_-', () => {
-  for (const ok of ['a', 'A-z_0', 'x'.repeat(64), '123']) assert.ok(TextProtocol.clientIdPattern.test(ok), ok);
-  for (const bad of ['', 'x'.repeat(65), 'a b', 'é', 'a/b', '<script>', 'a\n', 'a.b']) assert.ok(!TextProtocol.clientIdPattern.test(bad), bad);
+  for (const ok of ['a', 'A-z_0', 'x'.repeat(64), '123']) assert.ok(CLIENT_ID_PATTERN.test(ok), ok);
+  for (const bad of ['', 'x'.repeat(65), 'a b', 'é', 'a/b', '<script>', 'a\n', 'a.b']) assert.ok(!CLIENT_ID_PATTERN.test(bad), bad);
 });
 
 test('property: any text gets a number or one of the two error lines', () => {
