@@ -22,7 +22,7 @@ export class Dispatcher {
 
   constructor(
     private readonly limits: DispatchLimits,
-    private readonly fibonacci: FibonacciService,
+    private readonly fibonacci: Pick<FibonacciService, 'compute'>,
     private readonly onlineUsers: OnlineUsers,
     private readonly metrics: GatewayMetrics,
     private readonly log: Logger,

@@ -35,11 +35,14 @@ export type GatewayConfig = Pick<
   | 'pingIntervalMs'
 >;
 
+/** What the gateway needs of presence: sessions in, changes and the online users out. */
+export type GatewayPresence = Pick<Presence, 'instanceId' | 'online' | 'open' | 'close' | 'takeChanges'>;
+
 export interface GatewayDeps {
   config: GatewayConfig;
   admission: Admission;
-  presence: Presence;
-  fibonacci: FibonacciService;
+  presence: GatewayPresence;
+  fibonacci: Pick<FibonacciService, 'compute'>;
   metrics: GatewayMetrics;
   log: Logger;
 }
