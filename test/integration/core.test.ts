@@ -1,10 +1,10 @@
 // The core, end to end, with a real client (test/helpers/ws-client.ts): on the embedded PGlite
-// (always) and on a PostgreSQL server (when TEST_DATABASE_URL is set, as in CI).
+// and on a PostgreSQL server (TEST_DATABASE_URL: CI's, or the runner's throwaway one).
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Db } from '../../src/db/driver.js';
-import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/database.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startPulse, type RunningPulse } from '../helpers/pulse.js';
 import { connectClient, eventually, type PresenceMessage, type ServerMessage, type UserEntry } from '../helpers/ws-client.js';
 
@@ -15,8 +15,8 @@ function fibLoop(n: number): bigint {
   return a;
 }
 
-function suite(label: string, env: () => Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }>, skip: string | false) {
-  describe(`core on ${label}`, { skip }, () => {
+function suite(label: string, env: () => Promise<{ env: Record<string, string>; cleanup: () => Promise<void> }>) {
+  describe(`core on ${label}`, () => {
     let server: RunningPulse;
     let cleanup: () => Promise<void>;
     let db: Db;
@@ -199,7 +199,6 @@ function suite(label: string, env: () => Promise<{ env: Record<string, string>; 
 suite(
   'embedded PGlite',
   async () => ({ env: { DATA_DIR: ':memory:' }, cleanup: async () => undefined }),
-  false,
 );
 
 let database: TestDatabase | undefined;
@@ -209,5 +208,4 @@ suite(
     database = await createTestDatabase();
     return { env: { DATABASE_URL: database.url }, cleanup: () => database!.drop() };
   },
-  skipWithoutPostgres,
 );

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import pg from 'pg';
-import { createTestDatabase, skipWithoutPostgres, TEST_DATABASE_URL, type TestDatabase } from '../helpers/database.js';
+import { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from '../helpers/database.js';
 import { startPulse, type RunningPulse } from '../helpers/pulse.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { connectClient, eventually, mapLimit, type PresenceMessage, type TestClient } from '../helpers/ws-client.js';
@@ -33,7 +33,7 @@ async function connectedIds(db: TestDatabase): Promise<string[]> {
   return (await db.query<{ user_id: string }>('SELECT user_id FROM connected_users')).map((r) => r.user_id).sort();
 }
 
-describe('presence when a batch is too big for one notification', { skip: skipWithoutPostgres, timeout: 120_000 }, () => {
+describe('presence when a batch is too big for one notification', { timeout: 120_000 }, () => {
   test('the other instance reloads and agrees, on the way in and out', async () => {
     const db = await createTestDatabase('pulse_bulk');
     const target = new URL(TEST_DATABASE_URL!);

@@ -3,7 +3,7 @@
 // about 2 s, and a user with sessions on two instances stays online until both are closed.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/database.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startPulse, type RunningPulse } from '../helpers/pulse.js';
 import { connectClient, eventually, type PresenceMessage, type TestClient } from '../helpers/ws-client.js';
 
@@ -50,7 +50,7 @@ async function waitAgreement(servers: RunningPulse[], observers: TestClient[], d
   return Date.now() - started;
 }
 
-describe('presence across three instances', { skip: skipWithoutPostgres, timeout: 120_000 }, () => {
+describe('presence across three instances', { timeout: 120_000 }, () => {
   test('users, /api/users, presence and connected_users agree; a user on two instances stays until both close', async () => {
     const db = await createTestDatabase('pulse_cluster');
     const servers: RunningPulse[] = [];

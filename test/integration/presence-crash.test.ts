@@ -3,7 +3,7 @@
 // get a presence message with the victim's users in `left`. Checked in the rows and on the wire.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createTestDatabase, skipWithoutPostgres } from '../helpers/database.js';
+import { createTestDatabase } from '../helpers/database.js';
 import { startPulse, type RunningPulse } from '../helpers/pulse.js';
 import { startPulseProcess, type PulseProcess } from '../helpers/pulse-process.js';
 import { connectClient, eventually, type PresenceMessage, type TestClient } from '../helpers/ws-client.js';
@@ -26,7 +26,7 @@ async function apiUsers(baseUrl: string): Promise<[string, number][]> {
   return body.users.map((u) => [u.id, u.sessions]);
 }
 
-describe('presence after a crash (kill -9)', { skip: skipWithoutPostgres, timeout: 120_000 }, () => {
+describe('presence after a crash (kill -9)', { timeout: 120_000 }, () => {
   test("the victim's users leave connected_users, sessions closed 1006 naming it, stopped_at set, watchers told", async () => {
     const db = await createTestDatabase('pulse_crash');
     let watcher: RunningPulse | undefined;

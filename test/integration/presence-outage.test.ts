@@ -3,7 +3,7 @@
 // rows (sessions, connected_users, instances) are exact again: checked row by row, not just "no crash".
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { createTestDatabase, skipWithoutPostgres, TEST_DATABASE_URL, type TestDatabase } from '../helpers/database.js';
+import { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from '../helpers/database.js';
 import { startPulse, type RunningPulse } from '../helpers/pulse.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { connectClient, eventually, type PresenceMessage, type TestClient } from '../helpers/ws-client.js';
@@ -147,7 +147,7 @@ async function withSetup(
   }
 }
 
-describe('presence through database outages', { skip: skipWithoutPostgres, timeout: 120_000 }, () => {
+describe('presence through database outages', { timeout: 120_000 }, () => {
   test('(a) database unreachable at start-up: serving goes on, /readyz 503; on return ready and exact', async () => {
     await withSetup(
       'a',

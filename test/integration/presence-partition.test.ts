@@ -4,7 +4,7 @@
 // memory (resync): the rows, connected_users and B's view of who is online must be exact again.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createTestDatabase, skipWithoutPostgres, TEST_DATABASE_URL, type TestDatabase } from '../helpers/database.js';
+import { createTestDatabase, TEST_DATABASE_URL, type TestDatabase } from '../helpers/database.js';
 import { startPulse, type RunningPulse } from '../helpers/pulse.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { connectClient, eventually, type PresenceMessage, type TestClient } from '../helpers/ws-client.js';
@@ -28,7 +28,7 @@ async function connectedUsers(db: TestDatabase): Promise<View> {
   return sorted(rows.map((r) => [r.user_id, r.sessions]));
 }
 
-describe('presence through a partition longer than the TTL', { skip: skipWithoutPostgres, timeout: 120_000 }, () => {
+describe('presence through a partition longer than the TTL', { timeout: 120_000 }, () => {
   test('the cut-off instance is swept, then resyncs: rows and every view exact again', async () => {
     const db = await createTestDatabase('pulse_partition');
     const target = new URL(TEST_DATABASE_URL!);

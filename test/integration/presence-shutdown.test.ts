@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { describe, test } from 'node:test';
-import { createTestDatabase, skipWithoutPostgres, TEST_DATABASE_URL } from '../helpers/database.js';
+import { createTestDatabase, TEST_DATABASE_URL } from '../helpers/database.js';
 import { startPulse, type RunningPulse } from '../helpers/pulse.js';
 import { startPulseProcess, type PulseProcess } from '../helpers/pulse-process.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
@@ -16,7 +16,7 @@ const FIB_CLIENTS = 40;
 /** Clients that stop reading before the signal: they never answer the close, so the drain lasts its grace period. */
 const STUCK = 3;
 
-describe('graceful shutdown under load', { skip: skipWithoutPostgres, timeout: 120_000 }, () => {
+describe('graceful shutdown under load', { timeout: 120_000 }, () => {
   test('SIGTERM: readyz 503, clients closed 1001, rows closed 1001, stopped_at set, exit 0 within 10 s', async () => {
     const db = await createTestDatabase('pulse_shutdown');
     let server: PulseProcess | undefined;

@@ -3,13 +3,13 @@
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { describe, test } from 'node:test';
-import { createTestDatabase, skipWithoutPostgres } from '../helpers/database.js';
+import { createTestDatabase } from '../helpers/database.js';
 import { startPulse, type RunningPulse } from '../helpers/pulse.js';
 import { connectClient, eventually, type PresenceMessage, type TestClient } from '../helpers/ws-client.js';
 
 const PING_MS = 1_000;
 
-describe('presence of a silent peer', { skip: skipWithoutPostgres, timeout: 60_000 }, () => {
+describe('presence of a silent peer', { timeout: 60_000 }, () => {
   test('no pong: terminated, row closed 1006, connected_users and presence follow', async () => {
     const db = await createTestDatabase('pulse_silence');
     let server: RunningPulse | undefined;

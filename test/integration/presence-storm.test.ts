@@ -3,7 +3,7 @@
 // exactly one row, closed, with the close code its client sent: none twice, none lost.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createTestDatabase, skipWithoutPostgres, type TestDatabase } from '../helpers/database.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { startPulseProcess, type PulseProcess } from '../helpers/pulse-process.js';
 import { connectClient, eventually, mapLimit, type PresenceMessage, type TestClient } from '../helpers/ws-client.js';
 
@@ -29,7 +29,7 @@ async function connectedUsers(db: TestDatabase): Promise<Map<string, number>> {
   return new Map(rows.map((r) => [r.user_id, r.sessions]));
 }
 
-describe('reconnect storm', { skip: skipWithoutPostgres, timeout: 180_000 }, () => {
+describe('reconnect storm', { timeout: 180_000 }, () => {
   test(`${CLIENTS} clients connect and disconnect: connected_users exact, one closed row per session`, async () => {
     const db = await createTestDatabase('pulse_storm');
     let server: PulseProcess | undefined;
