@@ -240,14 +240,17 @@ export class SessionWriter {
   /** Puts a failed batch back in front of what arrived meanwhile (a close may have followed an open). */
   private restore(batch: Map<string, PendingSession>): void {
     if (this.resyncReason === 'overflow') return;
-    for (const [id, entry] of batch) {
-      const newer = this.pending.get(id);
-      if (newer) {
+    // Map.set keeps a key where it was: rebuilt so that the failed events come out first next time.
+    for (const [id, newer] of this.pending) {
+      const entry = batch.get(id);
+      if (entry) {
         entry.close = newer.close ?? entry.close;
         entry.bytes += newer.bytes;
+      } else {
+        batch.set(id, newer);
       }
-      this.pending.set(id, entry);
     }
+    this.pending = batch;
   }
 
   private async resync(db: Db): Promise<void> {

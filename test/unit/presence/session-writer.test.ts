@@ -174,6 +174,31 @@ test('a failed batch is retried with what arrived meanwhile, nothing lost', asyn
   writer.stop();
 });
 
+test('a failed batch goes back in front of the events that arrived while it was in flight', async () => {
+  const { clock, calls, state, release, writer, open, close } = await setup({ maxBatch: 2 });
+  state.holding = true;
+  const a = open(session('a'));
+  const b = open(session('b')); // a full batch: sent at once
+  await clock.advance(1);
+  assert.equal(calls.length, 1);
+  close(a, 4001);
+  const c = open(session('c'));
+  const d = open(session('d'));
+  await release(false);
+  state.holding = false;
+  await clock.advance(200);
+  assert.deepEqual(
+    written(calls),
+    [[a.id, 4001], [b.id, 'open'], [c.id, 'open'], [d.id, 'open']],
+    'the older events first (the close merged into its open), then the newer',
+  );
+  assert.deepEqual(
+    calls.filter((call) => call.ok).map((call) => written([call]).map(([id]) => id)),
+    [[a.id, b.id], [c.id, d.id]],
+  );
+  writer.stop();
+});
+
 test('retries back off from 100 ms, doubling up to 1 s, and start again from 100 ms after a success', async () => {
   const { clock, calls, state, writer, open } = await setup();
   state.failing = true;
