@@ -59,6 +59,8 @@ export class SessionWriter {
   private timer: ClockTimer | undefined;
   private flushing: Promise<void> | undefined;
   private retryDelay = RETRY_MIN_MS;
+  /** A failed flush's retry is armed: new events wait for it rather than cut the backoff short. */
+  private backingOff = false;
   private healthy = true;
   private readonly flushDelayMs: number;
   private readonly maxBatch: number;
@@ -152,7 +154,7 @@ export class SessionWriter {
   }
 
   private schedule(delayMs: number): void {
-    if (!this.db || this.flushing) return;
+    if (!this.db || this.flushing || this.backingOff) return;
     if (this.timer) {
       if (delayMs > 0) return;
       this.clock.clearTimeout(this.timer);
@@ -190,8 +192,10 @@ export class SessionWriter {
       if (!ok) {
         const delay = this.retryDelay;
         this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
+        this.backingOff = true;
         this.timer = this.clock.setTimeout(() => {
           this.timer = undefined;
+          this.backingOff = false;
           void this.flush();
         }, delay);
       } else if (this.pending.size > 0 || this.resyncReason) {

@@ -217,6 +217,20 @@ test('retries back off from 100 ms, doubling up to 1 s, and start again from 100
   writer.stop();
 });
 
+test('the backoff holds while a full batch keeps growing during an outage', async () => {
+  const { clock, calls, state, writer, open } = await setup({ maxBatch: 3 });
+  state.failing = true;
+  for (let i = 0; i < 3; i++) open(session(`early${i}`));
+  await clock.advance(1);
+  assert.equal(calls.length, 1, 'a full batch is sent at once');
+  for (let i = 0; i < 70; i++) {
+    open(session(`late${i}`)); // one event every 10 ms, each one leaving a full batch queued
+    await clock.advance(10);
+  }
+  assert.deepEqual(gaps(calls), [100, 200, 400], 'new events do not cut the wait short');
+  writer.stop();
+});
+
 test('the queue counts bytes per event, variable-length fields included, and is back to zero once written', async () => {
   const { clock, state, seen, writer, open, close } = await setup();
   state.failing = true;
