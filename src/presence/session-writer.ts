@@ -268,19 +268,22 @@ export class SessionWriter {
       ua: s.userAgent,
       at: new Date(s.connectedAt).toISOString(),
     }));
-    // The snapshot supersedes whatever was queued before it.
+    // The snapshot supersedes whatever was queued before it. Counted afresh from here: an overflow
+    // while it is in flight supersedes the events that arrive meanwhile, for the next snapshot.
     const superseded = this.pending.size + this.droppedSinceResync;
     this.pending.clear();
     this.queuedBytes = 0;
+    this.droppedSinceResync = 0;
     this.resyncReason = undefined;
     try {
       const { gone } = await resyncOwnSessions(db, this.options.instance, live);
       this.options.metrics.resync(reason, superseded);
-      this.droppedSinceResync = 0;
       this.options.log.info({ reason, live: live.length, closedByResync: gone, supersededEvents: superseded }, 'presence resync written');
     } catch (err) {
-      // Try again later; events that arrived meanwhile stay queued and are covered by the next snapshot.
-      this.resyncReason = reason;
+      // Try again later; events that arrived meanwhile stay queued and are covered by the next snapshot,
+      // which also supersedes the ones cleared above: they are counted then.
+      this.resyncReason ??= reason;
+      this.droppedSinceResync += superseded;
       throw err;
     }
   }

@@ -292,6 +292,41 @@ test('an overflow replaces the whole queue by one resync of the live sessions wh
   writer.stop();
 });
 
+test('events queued before a resync that fails are still counted as superseded when it succeeds', async () => {
+  const { clock, calls, state, seen, writer, open } = await setup();
+  state.failing = true;
+  open(session('a'));
+  open(session('b'));
+  await clock.advance(10);
+  writer.requestResync('swept');
+  await clock.advance(100); // the resync fails; a and b are in no statement
+  assert.equal(calls.at(-1)!.kind, 'resync');
+  open(session('c'));
+  state.failing = false;
+  await clock.advance(200);
+  assert.deepEqual(seen.resyncs, [['swept', 3]]);
+  assert.deepEqual(written(calls), []);
+  writer.stop();
+});
+
+test('an overflow while a resync is in flight is counted by the resync that follows it', async () => {
+  const { clock, calls, state, release, seen, live, writer, open } = await setup({ maxQueueBytes: 1_000 });
+  state.holding = true;
+  writer.requestResync('requested');
+  await clock.advance(1);
+  assert.equal(calls.at(-1)!.kind, 'resync');
+  let events = 0;
+  while (seen.errors.length === 0) open(session(`user${events++}`)); // queued behind the snapshot, then overflowing
+  open(session('after'));
+  await release(true);
+  state.holding = false;
+  await clock.advance(1);
+  assert.deepEqual(seen.resyncs, [['requested', 0], ['overflow', events + 1]]);
+  const rows = JSON.parse(calls.at(-1)!.params[1] as string) as { id: string }[];
+  assert.deepEqual(rows.map((r) => r.id).sort(), [...live.keys()].sort());
+  writer.stop();
+});
+
 test('the lag figure runs on the monotonic clock and includes the wait through an outage', async () => {
   const { clock, state, seen, writer, open } = await setup();
   state.failing = true;
