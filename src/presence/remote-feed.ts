@@ -119,7 +119,11 @@ export class RemoteFeed {
     if (outcome === 'gone') this.forget(instance, actions);
     else if (outcome === 'failed') {
       if (this.applied.has(instance)) this.applied.set(instance, undefined);
-    } else this.replace(instance, outcome, actions);
+    } else {
+      const held = this.applied.get(instance);
+      // A full reload that finished meanwhile may have brought a newer snapshot than this one.
+      if (held === undefined || outcome.seq >= held) this.replace(instance, outcome, actions);
+    }
     for (const message of buffered) this.handle(message, actions);
     return actions;
   }
@@ -145,12 +149,12 @@ export class RemoteFeed {
     if (message.kind === 'swept') {
       for (const instance of message.instances) {
         if (instance === this.selfId) actions.push({ type: 'resync-self' });
-        else this.forget(instance, actions);
+        else this.gone(instance, actions);
       }
       return;
     }
     if (message.kind === 'stopped') {
-      if (message.instance !== this.selfId) this.forget(message.instance, actions);
+      if (message.instance !== this.selfId) this.gone(message.instance, actions);
       return;
     }
     const { instance, seq, deltas } = message;
@@ -175,6 +179,13 @@ export class RemoteFeed {
   private replace(instance: string, snapshot: RemoteSnapshot, actions: FeedAction[]): void {
     this.applied.set(instance, snapshot.seq);
     actions.push({ type: 'replace', instance, users: snapshot.users });
+  }
+
+  /** A stopped or swept instance. Its reload may have read it still live: the forget waits for that. */
+  private gone(instance: string, actions: FeedAction[]): void {
+    const buffered = this.reloading.get(instance);
+    if (buffered) buffered.push({ kind: 'stopped', instance });
+    else this.forget(instance, actions);
   }
 
   private forget(instance: string, actions: FeedAction[]): void {

@@ -115,6 +115,28 @@ test('swept naming this instance asks for a resync; swept or stopped naming anot
   assert.deepEqual(lines(feed.receive(batch('a', 3, { u3: 1 }))), ['reload a gap']);
 });
 
+test('a stop or sweep of an instance being reloaded waits for that reload, so its snapshot cannot bring its users back', () => {
+  const feed = feedAt(2);
+  feed.receive(batch('a', 4, { x: 1 }));
+  assert.deepEqual(lines(feed.receive(JSON.stringify({ stopped: 'a' }))), []);
+  // The snapshot may predate the stop: it is applied, then the stop.
+  assert.deepEqual(lines(feed.reloaded('a', snapshot(4, { x: 1 }))), ['replace a x=1', 'forget a']);
+
+  const swept = feedAt(2);
+  swept.receive(batch('a', 4, { x: 1 }));
+  assert.deepEqual(lines(swept.receive(JSON.stringify({ swept: ['a', SELF] }))), ['resync-self'], 'this instance’s own part is not held up');
+  assert.deepEqual(lines(swept.reloaded('a', snapshot(4, { x: 1 }))), ['replace a x=1', 'forget a']);
+});
+
+test('a reload that overlapped a full reload does not roll back the newer snapshot', () => {
+  const feed = feedAt(1);
+  assert.deepEqual(lines(feed.receive(batch('a', 3, { x: 1 }))), ['reload a gap']);
+  feed.subscribed();
+  assert.deepEqual(lines(feed.reloadedAll(new Map([['a', snapshot(5, { x: 1, y: 1 })]]))), ['replace a x=1,y=1']);
+  assert.deepEqual(lines(feed.reloaded('a', snapshot(3, { x: 1 }))), [], 'older than what is held');
+  assert.deepEqual(lines(feed.receive(batch('a', 6, { z: 1 }))), ['apply a z+1']);
+});
+
 test('a failed reload keeps what is held and reloads on that instance’s next notification; a gone instance is forgotten', () => {
   const feed = feedAt(2);
   feed.receive(batch('a', 4, { x: 1 }));
