@@ -49,11 +49,6 @@ export class FakeClock implements Clock {
     return this.timers.size;
   }
 
-  /** Delays of the armed timers from now, soonest first. */
-  get pendingDelays(): number[] {
-    return [...this.timers].map((t) => t.due - this.time).sort((a, b) => a - b);
-  }
-
   /**
    * Moves time forward by `ms`, firing every timer that falls due on the way (also those armed by
    * the callbacks), each at its due time; one overdue after elapse() fires at once, late.
