@@ -1,23 +1,25 @@
 // Second-aligned ticker. Each tick is scheduled from the wall clock, never by chaining 1000 ms
 // sleeps, so it cannot drift; a timer that fires early waits for the boundary it was meant for.
 
+import { systemClock, type Clock, type ClockTimer } from './clock.js';
+
 export interface Ticker {
   stop(): void;
 }
 
 /** Calls `onTick(epochMs)` at every wall-clock second boundary; `epochMs` is a multiple of 1000. */
-export function startTicker(onTick: (epochMs: number) => void, now: () => number = Date.now): Ticker {
-  let timer: NodeJS.Timeout | undefined;
+export function startTicker(onTick: (epochMs: number) => void, clock: Clock = systemClock): Ticker {
+  let timer: ClockTimer | undefined;
   let stopped = false;
-  let target = Math.floor(now() / 1000) * 1000 + 1000;
+  let target = Math.floor(clock.now() / 1000) * 1000 + 1000;
 
   const arm = () => {
     if (stopped) return;
-    timer = setTimeout(fire, Math.max(0, target - now()));
+    timer = clock.setTimeout(fire, Math.max(0, target - clock.now()));
   };
 
   const fire = () => {
-    const current = now();
+    const current = clock.now();
     if (current < target) {
       arm(); // woke up early: wait for the boundary itself
       return;
@@ -33,7 +35,7 @@ export function startTicker(onTick: (epochMs: number) => void, now: () => number
   return {
     stop() {
       stopped = true;
-      if (timer) clearTimeout(timer);
+      if (timer) clock.clearTimeout(timer);
     },
   };
 }

@@ -117,10 +117,6 @@ export class OnlineUsers {
     }
   }
 
-  remoteInstances(): string[] {
-    return [...this.remote.keys()];
-  }
-
   /**
    * Who joined and who left since the last call, at most `limit` of each; undefined when the set of
    * online users did not change. A user who came and went in between is in neither, unless list()

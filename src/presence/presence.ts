@@ -14,10 +14,10 @@ import {
   registerInstance,
   stopInstance,
   sweepLostInstances,
-  type RemoteUserRow,
 } from '../db/queries.js';
 import type { LiveSession } from './live-sessions.js';
-import { OnlineUsers, type PresenceChanges, type RemoteSnapshotRow } from './online-users.js';
+import { OnlineUsers, type PresenceChanges } from './online-users.js';
+import { RemoteFeed, snapshotsOf, type FeedAction, type RemoteSnapshot } from './remote-feed.js';
 import { SessionWriter, type WriterLogger, type WriterMetrics } from './session-writer.js';
 
 export interface PresenceMetrics extends WriterMetrics {
@@ -46,11 +46,6 @@ export interface PresenceOptions {
 /** Largest joined/left list in one presence message (docs/design.md §3). */
 export const PRESENCE_LIST_LIMIT = 100;
 
-type Notification =
-  | { swept: string[] }
-  | { stopped: string }
-  | { i: string; s: number; d?: [string, string, number, number][]; r?: 1 };
-
 export class Presence {
   readonly instanceId = randomUUID();
   readonly online = new OnlineUsers();
@@ -62,12 +57,7 @@ export class Presence {
   private dbHealthy = false;
   private timers: NodeJS.Timeout[] = [];
   private bootstrapping: Promise<void> | undefined;
-  /** Last batch number applied per remote instance. */
-  private readonly remoteSeq = new Map<string, number>();
-  /** Remote instances being reloaded, with the notifications that arrived meanwhile. */
-  private readonly reloading = new Map<string, string[]>();
-  /** Set while every remote instance is being reloaded: all notifications wait here. */
-  private reloadingAll: string[] | undefined;
+  private readonly feed = new RemoteFeed(this.instanceId);
 
   constructor(private readonly options: PresenceOptions) {
     this.writer = new SessionWriter({
@@ -230,102 +220,62 @@ export class Presence {
   }
 
   private onNotification(payload: string): void {
-    if (this.reloadingAll) {
-      this.reloadingAll.push(payload);
-      return;
-    }
-    let message: Notification;
-    try {
-      message = JSON.parse(payload) as Notification;
-    } catch {
-      this.options.log.warn({ payload: payload.slice(0, 200) }, 'ignored a malformed presence notification');
-      return;
-    }
-    if ('swept' in message) {
-      for (const id of message.swept) {
-        if (id === this.instanceId) this.writer.requestResync('swept');
-        else this.forget(id);
-      }
-      return;
-    }
-    if ('stopped' in message) {
-      if (message.stopped !== this.instanceId) this.forget(message.stopped);
-      return;
-    }
-    if (message.i === this.instanceId) return;
-    const buffered = this.reloading.get(message.i);
-    if (buffered) {
-      buffered.push(payload);
-      return;
-    }
-    const last = this.remoteSeq.get(message.i);
-    if (last !== undefined && message.s <= last) return; // already part of the snapshot we hold
-    const inOrder = last === undefined ? message.s === 1 : message.s === last + 1;
-    if (message.r || !inOrder || !message.d) {
-      this.options.metrics.remoteReload(message.r || !message.d ? 'hint' : 'gap');
-      void this.reloadRemote(message.i);
-      return;
-    }
-    this.remoteSeq.set(message.i, message.s);
-    this.online.applyRemote(message.i, message.d);
+    this.run(this.feed.receive(payload));
   }
 
-  private forget(instanceId: string): void {
-    this.remoteSeq.delete(instanceId);
-    this.online.dropRemote(instanceId);
+  /** Carries out what the feed decided, in order. */
+  private run(actions: FeedAction[]): void {
+    for (const action of actions) {
+      switch (action.type) {
+        case 'apply':
+          this.online.applyRemote(action.instance, action.deltas);
+          break;
+        case 'replace':
+          this.online.replaceRemote(action.instance, action.users);
+          break;
+        case 'forget':
+          this.online.dropRemote(action.instance);
+          break;
+        case 'reload':
+          this.options.metrics.remoteReload(action.reason);
+          void this.reloadRemote(action.instance);
+          break;
+        case 'resync-self':
+          this.writer.requestResync('swept');
+          break;
+        case 'malformed':
+          this.options.log.warn({ payload: action.payload.slice(0, 200) }, 'ignored a malformed presence notification');
+          break;
+      }
+    }
   }
 
   private async reloadRemote(instanceId: string): Promise<void> {
-    const db = this.db;
-    if (!db || this.reloading.has(instanceId)) return;
-    this.reloading.set(instanceId, []);
+    let outcome: RemoteSnapshot | 'gone' | 'failed';
     try {
-      const rows = await loadRemotePresence(db, this.instanceId, instanceId);
-      if (rows.length === 0) this.forget(instanceId);
-      else this.applySnapshot(instanceId, rows);
+      if (!this.db) throw new Error('database not available');
+      const rows = await loadRemotePresence(this.db, this.instanceId, instanceId);
+      outcome = snapshotsOf(rows, Date.now()).get(instanceId) ?? 'gone';
     } catch (err) {
       this.options.log.warn({ err: (err as Error).message, instanceId }, 'could not reload a remote instance; will retry on the next notification');
-      this.remoteSeq.delete(instanceId);
-    } finally {
-      const buffered = this.reloading.get(instanceId) ?? [];
-      this.reloading.delete(instanceId);
-      for (const payload of buffered) this.onNotification(payload);
+      outcome = 'failed';
     }
+    this.run(this.feed.reloaded(instanceId, outcome));
   }
 
   /** After (re)subscribing, notifications may have been missed: reload every other instance. */
   private async reloadAllRemote(): Promise<void> {
     const db = this.db;
-    if (!db || this.reloadingAll) return;
+    if (!db || !this.feed.subscribed()) return;
     this.options.metrics.remoteReload('subscribed');
-    this.reloadingAll = [];
+    let outcome: Map<string, RemoteSnapshot> | 'failed';
     try {
-      const rows = await loadRemotePresence(db, this.instanceId);
-      const byInstance = new Map<string, RemoteUserRow[]>();
-      for (const row of rows) {
-        const list = byInstance.get(row.instance_id);
-        if (list) list.push(row);
-        else byInstance.set(row.instance_id, [row]);
-      }
-      for (const id of this.online.remoteInstances()) if (!byInstance.has(id)) this.forget(id);
-      for (const [id, list] of byInstance) this.applySnapshot(id, list);
+      outcome = snapshotsOf(await loadRemotePresence(db, this.instanceId), Date.now());
     } catch (err) {
       this.options.log.warn({ err: (err as Error).message }, 'could not load the other instances; retrying');
       setTimeout(() => void this.reloadAllRemote(), 1_000).unref();
-    } finally {
-      const buffered = this.reloadingAll;
-      this.reloadingAll = undefined;
-      for (const payload of buffered) this.onNotification(payload);
+      outcome = 'failed';
     }
-  }
-
-  private applySnapshot(instanceId: string, rows: RemoteUserRow[]): void {
-    const users: RemoteSnapshotRow[] = [];
-    for (const row of rows) {
-      if (row.user_id === null) continue; // an instance with no open session
-      users.push({ userId: row.user_id, name: row.name ?? row.user_id, sessions: row.sessions, since: row.since?.getTime() ?? Date.now() });
-    }
-    this.online.replaceRemote(instanceId, users);
-    this.remoteSeq.set(instanceId, rows[0]?.seq ?? 0);
+    this.run(this.feed.reloadedAll(outcome));
   }
 }

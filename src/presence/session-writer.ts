@@ -3,6 +3,7 @@
 // events wait in memory, bounded in bytes; past the bound they are replaced by one rewrite of
 // this instance's open sessions from memory (resync) once the database is back.
 
+import { systemClock, type Clock, type ClockTimer } from '../clock/clock.js';
 import type { Db } from '../db/driver.js';
 import { resyncOwnSessions, writeBatch, type SessionCloseRow, type SessionOpenRow } from '../db/queries.js';
 import type { LiveSession } from './live-sessions.js';
@@ -26,7 +27,7 @@ export interface WriterLogger {
 interface PendingSession {
   open?: SessionOpenRow;
   close?: SessionCloseRow;
-  /** performance.now() of the oldest event, for the lag figure. */
+  /** Clock.monotonic() of the oldest event, for the lag figure. */
   queuedAt: number;
   bytes: number;
 }
@@ -40,6 +41,8 @@ export interface SessionWriterOptions {
   flushDelayMs?: number;
   maxBatch?: number;
   onHealthChange?: (healthy: boolean) => void;
+  /** Timers and the lag figures' time; the system clock unless a test drives it. */
+  clock?: Clock;
 }
 
 const BASE_EVENT_BYTES = 160;
@@ -53,18 +56,22 @@ export class SessionWriter {
   private queuedBytes = 0;
   private resyncReason: 'overflow' | 'swept' | 'requested' | undefined;
   private droppedSinceResync = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: ClockTimer | undefined;
   private flushing: Promise<void> | undefined;
   private retryDelay = RETRY_MIN_MS;
+  /** A failed flush's retry is armed: new events wait for it rather than cut the backoff short. */
+  private backingOff = false;
   private healthy = true;
   private readonly flushDelayMs: number;
   private readonly maxBatch: number;
+  private readonly clock: Clock;
 
   constructor(private readonly options: SessionWriterOptions) {
     // 10 ms: a storm's opens and closes share statements (and an open closed within the window is
     // one insert), at about 30 ms p99 of lag against the 100 ms docs/design.md §5 allows.
     this.flushDelayMs = options.flushDelayMs ?? 10;
     this.maxBatch = options.maxBatch ?? 2_000;
+    this.clock = options.clock ?? systemClock;
   }
 
   get queuedEvents(): number {
@@ -116,7 +123,7 @@ export class SessionWriter {
   }
 
   stop(): void {
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
   }
 
@@ -127,7 +134,7 @@ export class SessionWriter {
       return;
     }
     let entry = this.pending.get(id);
-    if (!entry) this.pending.set(id, (entry = { queuedAt: performance.now(), bytes: 0 }));
+    if (!entry) this.pending.set(id, (entry = { queuedAt: this.clock.monotonic(), bytes: 0 }));
     set(entry);
     entry.bytes += bytes;
     this.queuedBytes += bytes;
@@ -147,12 +154,12 @@ export class SessionWriter {
   }
 
   private schedule(delayMs: number): void {
-    if (!this.db || this.flushing) return;
+    if (!this.db || this.flushing || this.backingOff) return;
     if (this.timer) {
       if (delayMs > 0) return;
-      clearTimeout(this.timer);
+      this.clock.clearTimeout(this.timer);
     }
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
       void this.flush();
     }, delayMs);
@@ -185,8 +192,10 @@ export class SessionWriter {
       if (!ok) {
         const delay = this.retryDelay;
         this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX_MS);
-        this.timer = setTimeout(() => {
+        this.backingOff = true;
+        this.timer = this.clock.setTimeout(() => {
           this.timer = undefined;
+          this.backingOff = false;
           void this.flush();
         }, delay);
       } else if (this.pending.size > 0 || this.resyncReason) {
@@ -214,14 +223,14 @@ export class SessionWriter {
       } else if (entry.open) opens.push(entry.open);
       else if (entry.close) closes.push(entry.close);
     }
-    const started = performance.now();
+    const started = this.clock.monotonic();
     try {
       await writeBatch(db, this.options.instance.id, opens, closes);
     } catch (err) {
       this.restore(batch);
       throw err;
     }
-    const finished = performance.now();
+    const finished = this.clock.monotonic();
     // An overflow during the write already zeroed the count.
     this.queuedBytes = Math.max(0, this.queuedBytes - bytes);
     const metrics = this.options.metrics;
@@ -235,14 +244,17 @@ export class SessionWriter {
   /** Puts a failed batch back in front of what arrived meanwhile (a close may have followed an open). */
   private restore(batch: Map<string, PendingSession>): void {
     if (this.resyncReason === 'overflow') return;
-    for (const [id, entry] of batch) {
-      const newer = this.pending.get(id);
-      if (newer) {
+    // Map.set keeps a key where it was: rebuilt so that the failed events come out first next time.
+    for (const [id, newer] of this.pending) {
+      const entry = batch.get(id);
+      if (entry) {
         entry.close = newer.close ?? entry.close;
         entry.bytes += newer.bytes;
+      } else {
+        batch.set(id, newer);
       }
-      this.pending.set(id, entry);
     }
+    this.pending = batch;
   }
 
   private async resync(db: Db): Promise<void> {
@@ -256,19 +268,22 @@ export class SessionWriter {
       ua: s.userAgent,
       at: new Date(s.connectedAt).toISOString(),
     }));
-    // The snapshot supersedes whatever was queued before it.
+    // The snapshot supersedes whatever was queued before it. Counted afresh from here: an overflow
+    // while it is in flight supersedes the events that arrive meanwhile, for the next snapshot.
     const superseded = this.pending.size + this.droppedSinceResync;
     this.pending.clear();
     this.queuedBytes = 0;
+    this.droppedSinceResync = 0;
     this.resyncReason = undefined;
     try {
       const { gone } = await resyncOwnSessions(db, this.options.instance, live);
       this.options.metrics.resync(reason, superseded);
-      this.droppedSinceResync = 0;
       this.options.log.info({ reason, live: live.length, closedByResync: gone, supersededEvents: superseded }, 'presence resync written');
     } catch (err) {
-      // Try again later; events that arrived meanwhile stay queued and are covered by the next snapshot.
-      this.resyncReason = reason;
+      // Try again later; events that arrived meanwhile stay queued and are covered by the next snapshot,
+      // which also supersedes the ones cleared above: they are counted then.
+      this.resyncReason ??= reason;
+      this.droppedSinceResync += superseded;
       throw err;
     }
   }
