@@ -54,30 +54,11 @@ export async function buildPulse(config: Config): Promise<Pulse> {
     sweepIntervalMs: config.sweepIntervalMs,
     maxQueueBytes: config.dbQueueMaxBytes,
     log: app.log,
-    metrics: {
-      batchSize: (size) => metrics.dbBatchSize.observe(size),
-      batchSeconds: (seconds) => metrics.dbBatchSeconds.observe(seconds),
-      eventLagSeconds: (seconds) => metrics.dbLag.observe(seconds),
-      queueDepth: (events, bytes) => {
-        metrics.dbQueueEvents.set(events);
-        metrics.dbQueueBytes.set(bytes);
-      },
-      written: (events) => metrics.dbEventsWritten.inc(events),
-      failed: () => metrics.dbWriteFailures.inc(),
-      resync: (reason, replaced) => {
-        metrics.dbResyncs.inc({ reason });
-        metrics.dbEventsReplaced.inc(replaced);
-      },
-      sweptSessions: (count) => metrics.sweptSessions.inc(count),
-      remoteReload: (reason) => metrics.presenceReloads.inc({ reason }),
-    },
+    metrics,
   });
   const fibonacci = new FibonacciService({
     cacheBytes: config.fibCacheBytes,
-    observe: (path, seconds) => {
-      metrics.fibDuration.observe({ path }, seconds);
-      if (path === 'cache') metrics.fibCacheHits.inc();
-    },
+    observe: (path, seconds) => metrics.fibonacciAnswered(path, seconds),
     onError: (err) => app.log.error({ err: err.message }, 'fibonacci worker failed'),
   });
   const admission = new Admission(config, config.authJwtSecret === undefined ? undefined : new TokenVerifier(config.authJwtSecret));

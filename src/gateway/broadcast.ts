@@ -20,7 +20,7 @@ export type BroadcastLimits = Pick<Config, 'slowClientSkipBytes' | 'slowClientCl
 /** Where presence changes and the online count come from (Presence). */
 export interface PresenceFeed {
   takeChanges(): PresenceChanges | undefined;
-  readonly onlineCount: number;
+  readonly onlineUsers: { readonly count: number };
 }
 
 /** Intervals under this ping everyone each interval instead of in slices (tests use short ones). */
@@ -80,7 +80,7 @@ export class Broadcaster {
     this.metrics.ticksWritten(sent, skipped);
     this.broadcastPresence(closeAbove);
     this.metrics.tickFanout(Math.max(0, Date.now() - epochMs) / 1000);
-    this.metrics.usersOnline(this.presence.onlineCount);
+    this.metrics.usersOnline(this.presence.onlineUsers.count);
     if (this.pingSlices > 1 && !this.stopped) {
       clearTimeout(this.pingTimer);
       this.pingTimer = setTimeout(() => this.pingSlice(), PING_OFFSET_MS);

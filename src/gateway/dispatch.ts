@@ -72,7 +72,7 @@ export class Dispatcher {
     const online = this.onlineUsers;
     if (this.usersCache.version !== online.version) {
       const { users, truncated } = online.list(USERS_PAGE_MAX);
-      this.usersCache = { version: online.version, body: encodeUsersBody(online.online, users, truncated) };
+      this.usersCache = { version: online.version, body: encodeUsersBody(online.count, users, truncated) };
     }
     return this.usersCache.body;
   }

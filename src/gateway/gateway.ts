@@ -36,7 +36,7 @@ export type GatewayConfig = Pick<
 >;
 
 /** What the gateway needs of presence: sessions in, changes and the online users out. */
-export type GatewayPresence = Pick<Presence, 'instanceId' | 'online' | 'open' | 'close' | 'takeChanges'>;
+export type GatewayPresence = Pick<Presence, 'instanceId' | 'onlineUsers' | 'open' | 'close' | 'takeChanges'>;
 
 export interface GatewayDeps {
   config: GatewayConfig;
@@ -82,9 +82,8 @@ export class Gateway {
 
   constructor(private readonly deps: GatewayDeps) {
     const { config, presence, metrics } = deps;
-    this.dispatcher = new Dispatcher(config, deps.fibonacci, presence.online, metrics, deps.log);
-    const presenceFeed = { takeChanges: () => presence.takeChanges(), get onlineCount() { return presence.online.online; } };
-    this.broadcaster = new Broadcaster(this.connections, config, presenceFeed, metrics);
+    this.dispatcher = new Dispatcher(config, deps.fibonacci, presence.onlineUsers, metrics, deps.log);
+    this.broadcaster = new Broadcaster(this.connections, config, presence, metrics);
     this.encodeWelcome = welcomeEncoder(presence.instanceId, {
       maxN: config.fibMaxN,
       maxMessageBytes: config.maxMessageBytes,

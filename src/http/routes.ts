@@ -76,8 +76,7 @@ export async function registerHttpRoutes(app: FastifyInstance, deps: HttpDeps): 
   });
 
   app.get('/metrics', async (_request, reply) => {
-    metrics.usersOnline(presence.online.online);
-    metrics.dbQueueEvents.set(presence.writer.queuedEvents);
+    metrics.usersOnline(presence.onlineUsers.count);
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });
@@ -100,11 +99,11 @@ export async function registerHttpRoutes(app: FastifyInstance, deps: HttpDeps): 
       },
     },
     async (request, reply) => {
-      const { users, truncated } = presence.online.list(request.query.limit ?? USERS_PAGE_MAX, request.query.after);
+      const { users, truncated } = presence.onlineUsers.list(request.query.limit ?? USERS_PAGE_MAX, request.query.after);
       const next = truncated ? users[users.length - 1]?.id : undefined;
       reply.type('application/json; charset=utf-8');
       const list = users.map(userJson).join(',');
-      return `{"online":${presence.online.online},"users":[${list}]${next === undefined ? '' : `,"next":${JSON.stringify(next)}`}}`;
+      return `{"online":${presence.onlineUsers.count},"users":[${list}]${next === undefined ? '' : `,"next":${JSON.stringify(next)}`}}`;
     },
   );
 

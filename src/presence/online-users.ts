@@ -44,7 +44,8 @@ export class OnlineUsers {
   /** Bumped on every change of the set or of a session count; lets callers cache replies. */
   version = 0;
 
-  get online(): number {
+  /** Users online across all instances. */
+  get count(): number {
     return this.users.size;
   }
 

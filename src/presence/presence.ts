@@ -18,7 +18,9 @@ import {
 import type { LiveSession } from './live-sessions.js';
 import { OnlineUsers, type PresenceChanges } from './online-users.js';
 import { RemoteFeed, snapshotsOf, type FeedAction, type RemoteSnapshot } from './remote-feed.js';
-import { SessionWriter, type WriterLogger, type WriterMetrics } from './session-writer.js';
+import type { Logger } from '../log.js';
+import { PRESENCE_LIST_MAX } from '../protocol/limits.js';
+import { SessionWriter, type WriterMetrics } from './session-writer.js';
 
 export interface PresenceMetrics extends WriterMetrics {
   sweptSessions(count: number): void;
@@ -40,15 +42,13 @@ export interface PresenceOptions {
   sweepIntervalMs: number;
   maxQueueBytes: number;
   metrics: PresenceMetrics;
-  log: WriterLogger;
+  log: Logger;
 }
-
-/** Largest joined/left list in one presence message (docs/design.md §3). */
-export const PRESENCE_LIST_LIMIT = 100;
 
 export class Presence {
   readonly instanceId = randomUUID();
-  readonly online = new OnlineUsers();
+  /** Who is online across all instances, kept in memory. */
+  readonly onlineUsers = new OnlineUsers();
   readonly writer: SessionWriter;
   private readonly live = new Map<string, LiveSession>();
   private db: Db | undefined;
@@ -96,20 +96,20 @@ export class Presence {
 
   open(session: LiveSession): void {
     this.live.set(session.id, session);
-    this.online.apply(session.userId, session.name, 1, session.connectedAt);
+    this.onlineUsers.apply(session.userId, session.name, 1, session.connectedAt);
     this.writer.opened(session);
   }
 
   close(session: LiveSession, code: number | null, reason: string | null): void {
     if (!this.live.delete(session.id)) return;
     const now = Date.now();
-    this.online.apply(session.userId, session.name, -1, now);
+    this.onlineUsers.apply(session.userId, session.name, -1, now);
     this.writer.closed(session, now, code, reason);
   }
 
   /** Who joined and left since the last call; undefined when nobody did. */
   takeChanges(): PresenceChanges | undefined {
-    return this.online.takeChanges(PRESENCE_LIST_LIMIT);
+    return this.onlineUsers.takeChanges(PRESENCE_LIST_MAX);
   }
 
   /** Asks the database directly (for /readyz). */
@@ -228,13 +228,13 @@ export class Presence {
     for (const action of actions) {
       switch (action.type) {
         case 'apply':
-          this.online.applyRemote(action.instance, action.deltas);
+          this.onlineUsers.applyRemote(action.instance, action.deltas);
           break;
         case 'replace':
-          this.online.replaceRemote(action.instance, action.users);
+          this.onlineUsers.replaceRemote(action.instance, action.users);
           break;
         case 'forget':
-          this.online.dropRemote(action.instance);
+          this.onlineUsers.dropRemote(action.instance);
           break;
         case 'reload':
           this.options.metrics.remoteReload(action.reason);

@@ -7,6 +7,10 @@ import { systemClock, type Clock, type ClockTimer } from '../clock/clock.js';
 import type { Db } from '../db/driver.js';
 import { resyncOwnSessions, writeBatch, type SessionCloseRow, type SessionOpenRow } from '../db/queries.js';
 import type { LiveSession } from './live-sessions.js';
+import type { Logger } from '../log.js';
+
+/** Why this instance's open sessions are rewritten from memory. */
+export type ResyncReason = 'overflow' | 'swept' | 'requested';
 
 export interface WriterMetrics {
   batchSize(size: number): void;
@@ -15,13 +19,7 @@ export interface WriterMetrics {
   queueDepth(events: number, bytes: number): void;
   written(events: number): void;
   failed(): void;
-  resync(reason: 'overflow' | 'swept' | 'requested', replacedEvents: number): void;
-}
-
-export interface WriterLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
+  resync(reason: ResyncReason, replacedEvents: number): void;
 }
 
 interface PendingSession {
@@ -36,7 +34,7 @@ export interface SessionWriterOptions {
   instance: { id: string; hostname: string; pid: number };
   liveSessions: () => Iterable<LiveSession>;
   metrics: WriterMetrics;
-  log: WriterLogger;
+  log: Logger;
   maxQueueBytes: number;
   flushDelayMs?: number;
   maxBatch?: number;
@@ -54,7 +52,7 @@ export class SessionWriter {
   private db: Db | undefined;
   private pending = new Map<string, PendingSession>();
   private queuedBytes = 0;
-  private resyncReason: 'overflow' | 'swept' | 'requested' | undefined;
+  private resyncReason: ResyncReason | undefined;
   private droppedSinceResync = 0;
   private timer: ClockTimer | undefined;
   private flushing: Promise<void> | undefined;
@@ -103,7 +101,7 @@ export class SessionWriter {
   }
 
   /** Rewrites this instance's open sessions from memory at the next flush. */
-  requestResync(reason: 'overflow' | 'swept' | 'requested'): void {
+  requestResync(reason: ResyncReason): void {
     this.resyncReason ??= reason;
     this.schedule(0);
   }

@@ -27,20 +27,6 @@ export const CloseCode = {
   TRY_AGAIN_LATER: 1013,
 } as const;
 
-/** What each close code means when Pulse sends it (1006 is never sent: the connection just ends). */
-export const CLOSE_CODE_MEANING: Readonly<Record<number, string>> = {
-  [CloseCode.NORMAL]: 'normal close',
-  [CloseCode.GOING_AWAY]: 'server shutting down; reconnect',
-  [CloseCode.PROTOCOL_ERROR]: 'WebSocket protocol error',
-  [CloseCode.UNSUPPORTED_DATA]: 'binary frames are not supported',
-  [CloseCode.ABNORMAL]: 'connection lost without a close frame',
-  [CloseCode.INVALID_PAYLOAD]: 'invalid UTF-8',
-  [CloseCode.POLICY_VIOLATION]: 'policy: persistent rate-limit abuse, or the token expired',
-  [CloseCode.MESSAGE_TOO_BIG]: 'frame larger than the server accepts',
-  [CloseCode.INTERNAL_ERROR]: 'internal server error',
-  [CloseCode.TRY_AGAIN_LATER]: 'server overloaded, or the client is too slow to keep up',
-};
-
 /**
  * `code` of an HTTP error body (see HttpErrorBody). Refused upgrades use the same body, so a
  * client that can read the status (not a browser) learns why.

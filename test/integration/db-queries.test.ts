@@ -19,8 +19,8 @@ import {
   type SessionOpenRow,
 } from '../../src/db/queries.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { silentLogger } from '../helpers/logger.js';
 
-const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 const A = '00000000-0000-4000-8000-00000000000a';
 const B = '00000000-0000-4000-8000-00000000000b';
 const uuid = (n: number) => `00000000-0000-4000-9000-${String(n).padStart(12, '0')}`;
@@ -41,7 +41,7 @@ async function notified(from: number, count: number): Promise<Record<string, unk
 }
 
 /** No further notification within a short while (the check for "announced nothing"). */
-async function quietAfter(from: number): Promise<void> {
+async function silentLoggerAfter(from: number): Promise<void> {
   // A marker NOTIFY from the same session is delivered after anything committed before it.
   await database.query(`SELECT pg_notify('${PRESENCE_CHANNEL}', '{"marker":1}')`);
   const [next] = await notified(from, 1);
@@ -60,7 +60,7 @@ const open = (id: string, user: string, at = '2026-01-01T00:00:00.000Z'): Sessio
 
 before(async () => {
   database = await createTestDatabase('pulse_queries');
-  db = createPgDb(database.url, quiet);
+  db = createPgDb(database.url, silentLogger);
   await migrate(db);
   await registerInstance(db, A, 'host-a', 1);
   await registerInstance(db, B, 'host-b', 2);
@@ -106,7 +106,7 @@ describe('db/queries on PostgreSQL', { timeout: 60_000 }, () => {
     await writeBatch(db, A, batch, []);
     await notified(from, 1);
     await writeBatch(db, A, batch, []); // the same batch again
-    await quietAfter(from + 1);
+    await silentLoggerAfter(from + 1);
     const count = await database.query<{ n: number }>(`SELECT count(*)::int AS n FROM sessions WHERE id = $1`, [uuid(4)]);
     assert.equal(count[0]!.n, 1);
     // The retry of an open that also carries its close: the close is applied, announced once.
@@ -116,13 +116,13 @@ describe('db/queries on PostgreSQL', { timeout: 60_000 }, () => {
     const [leave] = await notified(closing, 1);
     assert.deepEqual((leave!.d as unknown[][]).map(([user, , delta]) => [user, delta]), [['cy', -1]]);
     await writeBatch(db, A, [retried], []);
-    await quietAfter(closing + 1);
+    await silentLoggerAfter(closing + 1);
   });
 
   test('an open and close in one batch: a closed row, and no notification (nobody came online)', async () => {
     const from = notifications.length;
     await writeBatch(db, A, [{ ...open(uuid(5), 'dee'), closed_at: '2026-01-01T00:00:01.000Z', code: 1001, reason: 'gone' }], []);
-    await quietAfter(from);
+    await silentLoggerAfter(from);
     const [row] = await database.query<{ close_code: number }>('SELECT close_code FROM sessions WHERE id = $1', [uuid(5)]);
     assert.equal(row!.close_code, 1001);
   });

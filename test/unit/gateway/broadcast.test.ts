@@ -41,7 +41,7 @@ function setup(limits = LIMITS, changes: PresenceChanges[] = []) {
     tickFanout: () => undefined,
     usersOnline: (count) => (counts.online = count),
   };
-  const feed: PresenceFeed = { takeChanges: () => changes.shift(), onlineCount: 7 };
+  const feed: PresenceFeed = { takeChanges: () => changes.shift(), onlineUsers: { count: 7 } };
   const broadcaster = new Broadcaster(connections, limits, feed, metrics);
   const add = (options: Parameters<typeof fakeConnection>[0] = {}) => {
     const made = fakeConnection(options);

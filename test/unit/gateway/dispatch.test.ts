@@ -9,9 +9,9 @@ import type { GatewayMetrics } from '../../../src/gateway/metrics.js';
 import { OnlineUsers } from '../../../src/presence/online-users.js';
 import { ABUSE_MAX_REJECTIONS } from '../../../src/protocol/limits.js';
 import { fakeConnection } from '../../helpers/fake-socket.js';
+import { silentLogger } from '../../helpers/logger.js';
 
 const LIMITS: DispatchLimits = { fibMaxN: 1_000_000, fibMaxInFlight: 2, rateLimitPerSecond: 0, slowClientCloseBytes: 1 << 20 };
-const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 function recordingMetrics() {
   const seen = { errors: [] as string[], frames: 0, rateLimited: 0 };
@@ -48,7 +48,7 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 test('a slow answer holds back the faster ones behind it: replies leave in request order', async () => {
   const { service, release } = controllableFibonacci();
-  const dispatcher = new Dispatcher(LIMITS, service, new OnlineUsers(), recordingMetrics().metrics, quiet);
+  const dispatcher = new Dispatcher(LIMITS, service, new OnlineUsers(), recordingMetrics().metrics, silentLogger);
   const { conn, socket } = fakeConnection();
   dispatcher.onFrame(conn, text('{"type":"fibonacci","n":5000,"id":"slow"}'), false);
   dispatcher.onFrame(conn, text('{"type":"fibonacci","n":7,"id":"fast"}'), false);
@@ -72,7 +72,7 @@ test('a slow answer holds back the faster ones behind it: replies leave in reque
 test('more than FIB_MAX_IN_FLIGHT answers waiting → BUSY, in its place in the order', async () => {
   const { service, release } = controllableFibonacci();
   const { seen, metrics } = recordingMetrics();
-  const dispatcher = new Dispatcher(LIMITS, service, new OnlineUsers(), metrics, quiet);
+  const dispatcher = new Dispatcher(LIMITS, service, new OnlineUsers(), metrics, silentLogger);
   const { conn, socket } = fakeConnection();
   for (const n of [5001, 5002, 5003]) dispatcher.onFrame(conn, text(`{"type":"fibonacci","n":${n},"id":${n}}`), false);
   release(5001);
@@ -95,7 +95,7 @@ test('a failing computation is INTERNAL for that request only, and the connectio
   const { service } = controllableFibonacci();
   const { seen, metrics } = recordingMetrics();
   const errors: string[] = [];
-  const log = { ...quiet, error: (_fields: object, msg: string) => errors.push(msg) };
+  const log = { ...silentLogger, error: (_fields: object, msg: string) => errors.push(msg) };
   const dispatcher = new Dispatcher(LIMITS, service, new OnlineUsers(), metrics, log);
   const { conn, socket } = fakeConnection();
   dispatcher.onFrame(conn, text('{"type":"fibonacci","n":13,"id":"x"}'), false);
@@ -112,7 +112,7 @@ test('a failing computation is INTERNAL for that request only, and the connectio
 test('RATE_LIMITED past the bucket; more than ABUSE_MAX_REJECTIONS of them closes with 1008', () => {
   const { service } = controllableFibonacci();
   const { seen, metrics } = recordingMetrics();
-  const dispatcher = new Dispatcher({ ...LIMITS, rateLimitPerSecond: 1 }, service, new OnlineUsers(), metrics, quiet);
+  const dispatcher = new Dispatcher({ ...LIMITS, rateLimitPerSecond: 1 }, service, new OnlineUsers(), metrics, silentLogger);
   const { conn, socket } = fakeConnection({ perSecond: 1, burst: 3 });
   for (let i = 0; i < 3 + ABUSE_MAX_REJECTIONS + 1; i++) dispatcher.onFrame(conn, text('1'), false);
   const types = socket.messages.map((m) => (m.type === 'error' ? m.code : m.type));
@@ -124,7 +124,7 @@ test('RATE_LIMITED past the bucket; more than ABUSE_MAX_REJECTIONS of them close
 
 test('a binary frame closes with 1003 and reaches no service', () => {
   const { seen, metrics } = recordingMetrics();
-  const dispatcher = new Dispatcher(LIMITS, controllableFibonacci().service, new OnlineUsers(), metrics, quiet);
+  const dispatcher = new Dispatcher(LIMITS, controllableFibonacci().service, new OnlineUsers(), metrics, silentLogger);
   const { conn, socket } = fakeConnection();
   dispatcher.onFrame(conn, Buffer.from([1, 2, 3]), true);
   assert.deepEqual(socket.closedWith, { code: 1003, reason: 'binary frames are not supported' });
@@ -134,7 +134,7 @@ test('a binary frame closes with 1003 and reaches no service', () => {
 
 test('text protocol: the original lines, errors included', () => {
   const { seen, metrics } = recordingMetrics();
-  const dispatcher = new Dispatcher(LIMITS, controllableFibonacci().service, new OnlineUsers(), metrics, quiet);
+  const dispatcher = new Dispatcher(LIMITS, controllableFibonacci().service, new OnlineUsers(), metrics, silentLogger);
   const { conn, socket } = fakeConnection({ protocol: 'text' });
   for (const frame of ['10', 'abc', '2000000', '{"type":"users"}']) dispatcher.onFrame(conn, text(frame), false);
   assert.deepEqual(socket.texts, [
@@ -148,7 +148,7 @@ test('text protocol: the original lines, errors included', () => {
 
 test('users: the reply follows presence, and its body is rebuilt only when presence changed', () => {
   const online = new OnlineUsers();
-  const dispatcher = new Dispatcher(LIMITS, controllableFibonacci().service, online, recordingMetrics().metrics, quiet);
+  const dispatcher = new Dispatcher(LIMITS, controllableFibonacci().service, online, recordingMetrics().metrics, silentLogger);
   const { conn, socket } = fakeConnection();
   online.apply('bob', 'Bob', 1, Date.UTC(2026, 0, 1));
   dispatcher.onFrame(conn, text('{"type":"users","id":1}'), false);

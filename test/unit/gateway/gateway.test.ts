@@ -11,8 +11,8 @@ import { Gateway, type GatewayPresence } from '../../../src/gateway/gateway.js';
 import type { GatewayMetrics } from '../../../src/gateway/metrics.js';
 import { OnlineUsers } from '../../../src/presence/online-users.js';
 import { FakeSocket } from '../../helpers/fake-socket.js';
+import { silentLogger } from '../../helpers/logger.js';
 
-const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 function setup() {
   const config = loadConfig({ MAX_CONNECTIONS: '10' });
@@ -20,7 +20,7 @@ function setup() {
   const sessions = { opened: [] as Connection[], closed: [] as { id: string; code: number | null; reason: string | null }[] };
   const presence: GatewayPresence = {
     instanceId: '00000000-0000-4000-8000-000000000001',
-    online: new OnlineUsers(),
+    onlineUsers: new OnlineUsers(),
     open: (session) => void sessions.opened.push(session as Connection),
     close: (session, code, reason) => void sessions.closed.push({ id: session.id, code, reason }),
     takeChanges: () => undefined,
@@ -38,7 +38,7 @@ function setup() {
     usersOnline: () => undefined,
   };
   const fibonacci = { compute: (n: number) => ({ n, value: String(n), digits: String(n).length }) };
-  const gateway = new Gateway({ config, admission, presence, fibonacci, metrics, log: quiet });
+  const gateway = new Gateway({ config, admission, presence, fibonacci, metrics, log: silentLogger });
   /** Admits and accepts one connection, as upgrade.ts would. */
   const connect = (protocol: 'json' | 'text', userId: string, extra: Partial<Identity> = {}) => {
     const decision = admission.check({

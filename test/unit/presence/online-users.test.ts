@@ -8,9 +8,9 @@ test('a user is online while any session is open, on any instance', () => {
   online.applyRemote('i2', [['alice', 'alice', 1, 2000]]);
   assert.equal(online.get('alice')?.sessions, 2);
   online.apply('alice', 'alice', -1, 3000);
-  assert.equal(online.online, 1, 'still online through the other instance');
+  assert.equal(online.count, 1, 'still online through the other instance');
   online.dropRemote('i2');
-  assert.equal(online.online, 0);
+  assert.equal(online.count, 0);
 });
 
 test('changes report who joined and who left since the last call, not who came and went', () => {

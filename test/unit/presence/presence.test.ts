@@ -9,6 +9,7 @@ import type { RemoteUserRow } from '../../../src/db/queries.js';
 import type { LiveSession } from '../../../src/presence/live-sessions.js';
 import { Presence, type PresenceMetrics } from '../../../src/presence/presence.js';
 import { settle } from '../../helpers/fake-clock.js';
+import { silentLogger } from '../../helpers/logger.js';
 
 const SINCE = new Date(Date.UTC(2026, 0, 1));
 
@@ -74,11 +75,11 @@ async function started(remoteRows: RemoteUserRow[] = []) {
     sweepIntervalMs: 3_600_000,
     maxQueueBytes: 1e6,
     metrics,
-    log: { info: noop, warn: (_: object, msg: string) => seen.warnings.push(msg), error: noop },
+    log: { ...silentLogger, warn: (_: object, msg: string) => void seen.warnings.push(msg) },
   });
   await presence.start();
   await settle();
-  const online = () => Object.fromEntries(presence.online.list(100).users.map((u) => [u.id, u.sessions]));
+  const online = () => Object.fromEntries(presence.onlineUsers.list(100).users.map((u) => [u.id, u.sessions]));
   const notify = async (message: object | string) => {
     fake.channel.notify(typeof message === 'string' ? message : JSON.stringify(message));
     await settle();

@@ -7,6 +7,7 @@ import type { Db, Queryable } from '../../../src/db/driver.js';
 import type { LiveSession } from '../../../src/presence/live-sessions.js';
 import { SessionWriter, type WriterMetrics } from '../../../src/presence/session-writer.js';
 import { FakeClock, settle } from '../../helpers/fake-clock.js';
+import { silentLogger } from '../../helpers/logger.js';
 
 interface Call {
   kind: 'batch' | 'resync' | 'other';
@@ -82,7 +83,7 @@ function observed() {
     failed: () => seen.failed++,
     resync: (reason, replaced) => seen.resyncs.push([reason, replaced]),
   };
-  const log = { info: () => undefined, warn: () => undefined, error: (_: object, msg: string) => seen.errors.push(msg) };
+  const log = { ...silentLogger, error: (_: object, msg: string) => void seen.errors.push(msg) };
   return { seen, metrics, log };
 }
 
