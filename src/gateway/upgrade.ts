@@ -2,10 +2,10 @@
 //   HTTP upgrade request → route (/ws: JSON protocol, /ws/{clientId}: text protocol)
 //   → admission.ts (capacity, address, origin, clientId/name, token) → ws's handshake (101)
 //   → gateway.accept (session, welcome)
-// It listens to the HTTP server's 'upgrade' event itself instead of going through Fastify's
-// router and hooks, which cost about 8 % of a reconnect storm's CPU and add nothing here: every
-// check an upgrade needs is admission's. Any other upgrade request (another path, another
-// protocol such as h2c) is handed to Fastify like a plain request. A refusal is plain HTTP with
+// It listens to the HTTP server's 'upgrade' event itself instead of routing upgrades through
+// Fastify: its router, hooks, request and reply objects add work to every connect and nothing an
+// upgrade needs, since every check is admission's. Any other upgrade request (another path,
+// another protocol such as h2c) is handed to Fastify like a plain request. A refusal is plain HTTP with
 // the one error body (src/protocol/codes.ts), before any WebSocket exists.
 
 import { ServerResponse, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
