@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, mock, test } from 'node:test';
 import { Broadcaster, type BroadcastLimits, type PresenceFeed } from '../../../src/gateway/broadcast.js';
 import type { Connections } from '../../../src/gateway/connection.js';
-import type { GatewayMetrics } from '../../../src/gateway/metrics.js';
 import type { PresenceChanges } from '../../../src/presence/online-users.js';
 import { fakeConnection, type FakeSocket } from '../../helpers/fake-socket.js';
+import { gatewayMetrics } from '../../helpers/gateway-metrics.js';
 
 const LIMITS: BroadcastLimits = { slowClientSkipBytes: 1_000, slowClientCloseBytes: 10_000, pingIntervalMs: 3_000 };
 const BOUNDARY = Date.UTC(2026, 10, 29, 15, 45, 27);
@@ -27,20 +27,13 @@ async function advance(ms: number): Promise<void> {
 function setup(limits = LIMITS, changes: PresenceChanges[] = []) {
   const connections: Connections = { json: new Set(), text: new Set() };
   const counts = { sent: 0, skipped: 0, online: -1 };
-  const metrics: GatewayMetrics = {
-    upgradeRefused: () => undefined,
-    connectionOpened: () => undefined,
-    connectionClosed: () => undefined,
-    frameReceived: () => undefined,
-    rateLimited: () => undefined,
-    errorReplied: () => undefined,
+  const metrics = gatewayMetrics({
     ticksWritten: (sent, skipped) => {
       counts.sent += sent;
       counts.skipped += skipped;
     },
-    tickFanout: () => undefined,
-    usersOnline: (count) => (counts.online = count),
-  };
+    usersOnline: (count) => void (counts.online = count),
+  });
   const feed: PresenceFeed = { takeChanges: () => changes.shift(), onlineUsers: { count: 7 } };
   const broadcaster = new Broadcaster(connections, limits, feed, metrics);
   const add = (options: Parameters<typeof fakeConnection>[0] = {}) => {

@@ -5,27 +5,21 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { FibonacciAnswer } from '../../../src/fibonacci/service.js';
 import { Dispatcher, type DispatchLimits } from '../../../src/gateway/dispatch.js';
-import type { GatewayMetrics } from '../../../src/gateway/metrics.js';
 import { OnlineUsers } from '../../../src/presence/online-users.js';
 import { ABUSE_MAX_REJECTIONS } from '../../../src/protocol/limits.js';
 import { fakeConnection } from '../../helpers/fake-socket.js';
+import { gatewayMetrics } from '../../helpers/gateway-metrics.js';
 import { silentLogger } from '../../helpers/logger.js';
 
 const LIMITS: DispatchLimits = { fibMaxN: 1_000_000, fibMaxInFlight: 2, rateLimitPerSecond: 0, slowClientCloseBytes: 1 << 20 };
 
 function recordingMetrics() {
   const seen = { errors: [] as string[], frames: 0, rateLimited: 0 };
-  const metrics: GatewayMetrics = {
-    upgradeRefused: () => undefined,
-    connectionOpened: () => undefined,
-    connectionClosed: () => undefined,
-    frameReceived: () => seen.frames++,
-    rateLimited: () => seen.rateLimited++,
-    errorReplied: (code) => seen.errors.push(code),
-    ticksWritten: () => undefined,
-    tickFanout: () => undefined,
-    usersOnline: () => undefined,
-  };
+  const metrics = gatewayMetrics({
+    frameReceived: () => void seen.frames++,
+    rateLimited: () => void seen.rateLimited++,
+    errorReplied: (code) => void seen.errors.push(code),
+  });
   return { seen, metrics };
 }
 

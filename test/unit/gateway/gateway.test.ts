@@ -8,9 +8,9 @@ import { loadConfig } from '../../../src/config.js';
 import { Admission, type Identity } from '../../../src/gateway/admission.js';
 import type { Connection } from '../../../src/gateway/connection.js';
 import { Gateway, type GatewayPresence } from '../../../src/gateway/gateway.js';
-import type { GatewayMetrics } from '../../../src/gateway/metrics.js';
 import { OnlineUsers } from '../../../src/presence/online-users.js';
 import { FakeSocket } from '../../helpers/fake-socket.js';
+import { gatewayMetrics } from '../../helpers/gateway-metrics.js';
 import { silentLogger } from '../../helpers/logger.js';
 
 
@@ -26,17 +26,10 @@ function setup() {
     takeChanges: () => undefined,
   };
   const counted = { opened: 0, closed: [] as number[] };
-  const metrics: GatewayMetrics = {
-    upgradeRefused: () => undefined,
-    connectionOpened: () => counted.opened++,
-    connectionClosed: (_protocol, code) => counted.closed.push(code),
-    frameReceived: () => undefined,
-    rateLimited: () => undefined,
-    errorReplied: () => undefined,
-    ticksWritten: () => undefined,
-    tickFanout: () => undefined,
-    usersOnline: () => undefined,
-  };
+  const metrics = gatewayMetrics({
+    connectionOpened: () => void counted.opened++,
+    connectionClosed: (_protocol, code) => void counted.closed.push(code),
+  });
   const fibonacci = { compute: (n: number) => ({ n, value: String(n), digits: String(n).length }) };
   const gateway = new Gateway({ config, admission, presence, fibonacci, metrics, log: silentLogger });
   /** Admits and accepts one connection, as upgrade.ts would. */
