@@ -73,6 +73,7 @@ export async function buildPulse(config: Config): Promise<Pulse> {
     serveHttp: (request, response) => app.routing(request, response),
   });
   await registerHttpRoutes(app, {
+    admission,
     presence,
     sessions: new SessionHistory(presence),
     fibonacci,

@@ -8,6 +8,8 @@
 //      open mode, JSON protocol: a bad ?name= → 400 INVALID_NAME (no name: a guest name)
 // An admitted upgrade holds its place in the counts at once; the gateway gives it back when the
 // connection closes (release), so the caps hold however many handshakes run at the same time.
+// preview() answers the same question without taking a place: it serves the HTTP pre-check
+// (GET /api/admission), which tells a browser why its upgrade was refused.
 
 import { randomBytes } from 'node:crypto';
 import type { TokenVerifier } from '../auth/token-verifier.js';
@@ -97,6 +99,15 @@ export class Admission {
    * gives the place back with release().
    */
   check(request: UpgradeRequest): AdmissionDecision | Promise<AdmissionDecision> {
+    return this.decide(request, true);
+  }
+
+  /** The decision check() would take now, without holding a place. */
+  preview(request: UpgradeRequest): AdmissionDecision | Promise<AdmissionDecision> {
+    return this.decide(request, false);
+  }
+
+  private decide(request: UpgradeRequest, holdPlace: boolean): AdmissionDecision | Promise<AdmissionDecision> {
     const full = this.capacityRefusal(request.remoteAddr);
     if (full) return full;
     if (!originAllowed(this.limits.allowedOrigins, request.origin, request.host)) {
@@ -106,14 +117,17 @@ export class Admission {
       return refuse(400, 'INVALID_CLIENT_ID', CLIENT_ID_RULE);
     }
     const presence = request.query.get('presence') !== '0';
-    if (this.tokens) return this.authenticate(this.tokens, request, presence);
+    if (this.tokens) return this.authenticate(this.tokens, request, presence, holdPlace);
+    let identity: Identity;
     if (request.protocol === 'text') {
-      return this.hold(request.remoteAddr, { userId: request.clientId!, name: request.clientId!, expiresAt: undefined, presence });
+      identity = { userId: request.clientId!, name: request.clientId!, expiresAt: undefined, presence };
+    } else {
+      const name = request.query.get('name') ?? guestName();
+      if (!NAME_PATTERN.test(name)) return refuse(400, 'INVALID_NAME', NAME_RULE);
+      // Open mode: the same name is the same user.
+      identity = { userId: name, name, expiresAt: undefined, presence };
     }
-    const name = request.query.get('name') ?? guestName();
-    if (!NAME_PATTERN.test(name)) return refuse(400, 'INVALID_NAME', NAME_RULE);
-    // Open mode: the same name is the same user.
-    return this.hold(request.remoteAddr, { userId: name, name, expiresAt: undefined, presence });
+    return holdPlace ? this.hold(request.remoteAddr, identity) : { ok: true, identity };
   }
 
   /** Gives back the place of a connection that closed, or of an admitted upgrade that never completed. */
@@ -142,12 +156,13 @@ export class Admission {
     return { ok: true, identity };
   }
 
-  private async authenticate(tokens: TokenVerifier, request: UpgradeRequest, presence: boolean): Promise<AdmissionDecision> {
+  private async authenticate(tokens: TokenVerifier, request: UpgradeRequest, presence: boolean, holdPlace: boolean): Promise<AdmissionDecision> {
     const bearer = request.authorization?.match(/^Bearer\s+(\S+)$/i)?.[1];
     const token = request.query.get('token') ?? bearer;
     if (!token) return refuse(401, 'UNAUTHORIZED', 'missing token');
     const checked = await tokens.verify(token);
     if (!checked.ok) return refuse(401, 'UNAUTHORIZED', checked.message);
-    return this.hold(request.remoteAddr, { ...checked.token, presence });
+    const identity: Identity = { ...checked.token, presence };
+    return holdPlace ? this.hold(request.remoteAddr, identity) : { ok: true, identity };
   }
 }

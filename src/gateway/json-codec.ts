@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { checkJsonN, parseIntegerText } from '../fibonacci/parse.js';
 import type { FibonacciAnswer } from '../fibonacci/service.js';
-import type { OnlineUser, PresenceChanges } from '../presence/online-users.js';
+import { toOnlineUser, type OnlineUserRecord, type PresenceChanges } from '../presence/online-users.js';
 import type { ErrorCode } from '../protocol/codes.js';
 import { MAX_ID_LENGTH, MAX_JSON_DEPTH, PRESENCE_LIST_MAX } from '../protocol/limits.js';
 import { PROTOCOL_VERSION, type RequestId, type WelcomeLimits } from '../protocol/messages.js';
@@ -98,8 +98,8 @@ export function welcomeEncoder(instanceId: string, limits: WelcomeLimits): (sess
 }
 
 /** The part of a `users` reply that does not depend on the request: cached per presence version. */
-export function encodeUsersBody(online: number, users: OnlineUser[], truncated: boolean): string {
-  const list = users.map((u) => ({ id: u.id, name: u.name, sessions: u.sessions, since: new Date(u.since).toISOString() }));
+export function encodeUsersBody(online: number, users: OnlineUserRecord[], truncated: boolean): string {
+  const list = users.map(toOnlineUser);
   return `"online":${online},"users":${JSON.stringify(list)}${truncated ? ',"truncated":true' : ''}`;
 }
 

@@ -7,8 +7,9 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { parseIntegerText } from '../fibonacci/parse.js';
 import type { FibonacciService } from '../fibonacci/service.js';
+import type { Admission } from '../gateway/admission.js';
 import { ASYNCAPI_FILE, WEB_DIR } from '../paths.js';
-import type { OnlineUser } from '../presence/online-users.js';
+import { toOnlineUser } from '../presence/online-users.js';
 import type { Presence } from '../presence/presence.js';
 import type { SessionHistory } from '../presence/session-history.js';
 import { httpErrorBody, type HttpErrorCode } from '../protocol/codes.js';
@@ -16,6 +17,7 @@ import { SESSIONS_PAGE_DEFAULT, SESSIONS_PAGE_MAX, USERS_PAGE_MAX, USER_ID_MAX_L
 import type { Metrics } from './metrics.js';
 
 export interface HttpDeps {
+  admission: Admission;
   presence: Presence;
   sessions: SessionHistory;
   fibonacci: FibonacciService;
@@ -38,8 +40,8 @@ function sendError(reply: FastifyReply, status: number, code: HttpErrorCode, mes
   return reply.code(status).send(httpErrorBody(status, code, message));
 }
 
-function userJson(user: OnlineUser): string {
-  return JSON.stringify({ id: user.id, name: user.name, sessions: user.sessions, since: new Date(user.since).toISOString() });
+function firstValue(value: string | string[] | undefined): string | null {
+  return (Array.isArray(value) ? value[0] : value) ?? null;
 }
 
 export async function registerHttpRoutes(app: FastifyInstance, deps: HttpDeps): Promise<void> {
@@ -65,6 +67,26 @@ export async function registerHttpRoutes(app: FastifyInstance, deps: HttpDeps): 
     sendError(reply.header('upgrade', 'websocket'), 426, 'UPGRADE_REQUIRED', 'connect with a WebSocket client');
   app.get('/ws', upgradeRequired);
   app.get('/ws/:clientId', upgradeRequired);
+
+  // The pre-check of a WebSocket connection: the decision an upgrade to /ws with these parameters
+  // would get now, as JSON, because a browser cannot read the status of a refused upgrade.
+  // Readable from any origin: a page whose origin is refused must still learn that it is.
+  app.get<{ Querystring: Record<string, string | string[] | undefined> }>('/api/admission', async (request, reply) => {
+    reply.header('access-control-allow-origin', '*');
+    const query = request.query;
+    const decision = await deps.admission.preview({
+      protocol: 'json',
+      clientId: undefined,
+      query: { get: (name) => firstValue(query[name]) },
+      origin: request.headers.origin,
+      host: request.headers.host,
+      authorization: request.headers.authorization,
+      remoteAddr: request.ip,
+    });
+    if (!decision.ok) return sendError(reply, decision.status, decision.code, decision.message);
+    const named = query.name !== undefined || query.token !== undefined || request.headers.authorization !== undefined;
+    return named ? { ok: true, user: { id: decision.identity.userId, name: decision.identity.name } } : { ok: true };
+  });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
@@ -102,8 +124,8 @@ export async function registerHttpRoutes(app: FastifyInstance, deps: HttpDeps): 
       const { users, truncated } = presence.onlineUsers.list(request.query.limit ?? USERS_PAGE_MAX, request.query.after);
       const next = truncated ? users[users.length - 1]?.id : undefined;
       reply.type('application/json; charset=utf-8');
-      const list = users.map(userJson).join(',');
-      return `{"online":${presence.onlineUsers.count},"users":[${list}]${next === undefined ? '' : `,"next":${JSON.stringify(next)}`}}`;
+      const page = `"online":${presence.onlineUsers.count},"users":${JSON.stringify(users.map(toOnlineUser))}`;
+      return `{${page}${next === undefined ? '' : `,"truncated":true,"next":${JSON.stringify(next)}`}}`;
     },
   );
 

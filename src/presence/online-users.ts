@@ -2,21 +2,24 @@
 // Sessions of this instance and of every other instance are counted per user; a user is
 // online while the sum is above zero. Changes are remembered until the next presence message.
 
-export interface UserSummary {
-  id: string;
-  name: string;
-}
+import type { OnlineUser, UserRef } from '../protocol/frames.js';
 
-export interface OnlineUser extends UserSummary {
+/** A user online, as kept in memory; toOnlineUser() gives the protocol's form. */
+export interface OnlineUserRecord extends UserRef {
   sessions: number;
   /** Epoch ms of the moment the user came online. */
-  since: number;
+  sinceMs: number;
+}
+
+/** The protocol's form of a user online (users replies, GET /api/users). */
+export function toOnlineUser(record: OnlineUserRecord): OnlineUser {
+  return { id: record.id, name: record.name, sessions: record.sessions, since: new Date(record.sinceMs).toISOString() };
 }
 
 export interface PresenceChanges {
   online: number;
-  joined: UserSummary[];
-  left: UserSummary[];
+  joined: UserRef[];
+  left: UserRef[];
   joinedCount: number;
   leftCount: number;
 }
@@ -26,11 +29,11 @@ export interface RemoteSnapshotRow {
   userId: string;
   name: string;
   sessions: number;
-  since: number;
+  sinceMs: number;
 }
 
 export class OnlineUsers {
-  private readonly users = new Map<string, OnlineUser>();
+  private readonly users = new Map<string, OnlineUserRecord>();
   /** Per remote instance: user id → open sessions there. */
   private readonly remote = new Map<string, Map<string, number>>();
   /**
@@ -40,7 +43,7 @@ export class OnlineUsers {
   private readonly touched = new Map<string, { wasOnline: boolean; name: string; flipped: boolean }>();
   /** Whether list() handed out a snapshot since the last `takeChanges()`. */
   private listedSinceTake = false;
-  private sorted: OnlineUser[] | undefined;
+  private sorted: OnlineUserRecord[] | undefined;
   /** Bumped on every change of the set or of a session count; lets callers cache replies. */
   version = 0;
 
@@ -49,7 +52,7 @@ export class OnlineUsers {
     return this.users.size;
   }
 
-  get(userId: string): OnlineUser | undefined {
+  get(userId: string): OnlineUserRecord | undefined {
     return this.users.get(userId);
   }
 
@@ -68,7 +71,7 @@ export class OnlineUsers {
         this.sorted = undefined;
       }
     } else if (delta > 0) {
-      this.users.set(userId, { id: userId, name, sessions: delta, since: at });
+      this.users.set(userId, { id: userId, name, sessions: delta, sinceMs: at });
       this.sorted = undefined;
     }
     const entry = this.touched.get(userId)!;
@@ -98,7 +101,7 @@ export class OnlineUsers {
       fresh.set(row.userId, (fresh.get(row.userId) ?? 0) + row.sessions);
       const delta = row.sessions - (old.get(row.userId) ?? 0);
       old.delete(row.userId);
-      this.apply(row.userId, row.name, delta, row.since);
+      this.apply(row.userId, row.name, delta, row.sinceMs);
     }
     for (const [userId, count] of old) {
       const name = this.users.get(userId)?.name ?? userId;
@@ -130,8 +133,8 @@ export class OnlineUsers {
       this.listedSinceTake = false;
       return undefined;
     }
-    const joined: UserSummary[] = [];
-    const left: UserSummary[] = [];
+    const joined: UserRef[] = [];
+    const left: UserRef[] = [];
     let joinedCount = 0;
     let leftCount = 0;
     const listed = this.listedSinceTake;
@@ -151,7 +154,7 @@ export class OnlineUsers {
   }
 
   /** Online users ordered by name (then id), starting after the user id `after`, at most `limit`. */
-  list(limit: number, after?: string): { users: OnlineUser[]; truncated: boolean } {
+  list(limit: number, after?: string): { users: OnlineUserRecord[]; truncated: boolean } {
     this.listedSinceTake = true;
     this.sorted ??= [...this.users.values()].sort((a, b) =>
       a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0,

@@ -74,7 +74,7 @@ export function snapshotsOf(rows: RemoteUserRow[], now: number): Map<string, Rem
     let snapshot = snapshots.get(row.instance_id);
     if (!snapshot) snapshots.set(row.instance_id, (snapshot = { seq: Number(row.seq), users: [] }));
     if (row.user_id === null) continue; // an instance with no open session
-    snapshot.users.push({ userId: row.user_id, name: row.name ?? row.user_id, sessions: row.sessions, since: row.since?.getTime() ?? now });
+    snapshot.users.push({ userId: row.user_id, name: row.name ?? row.user_id, sessions: row.sessions, sinceMs: row.since?.getTime() ?? now });
   }
   return snapshots;
 }

@@ -14,6 +14,18 @@ export const ERROR_CODES = [
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/** What each error code means, for a person. */
+export const ERROR_CODE_MEANING: Readonly<Record<ErrorCode, string>> = {
+  INVALID_JSON: 'the frame is not valid JSON',
+  INVALID_MESSAGE: 'the frame is not a message the server knows',
+  INVALID_NUMBER: 'n is not an integer',
+  OUT_OF_RANGE: 'n is beyond the largest |n| the server answers',
+  RATE_LIMITED: 'too many messages: slow down',
+  BUSY: 'too many Fibonacci requests waiting: wait for an answer first',
+  UNAUTHORIZED: 'not allowed',
+  INTERNAL: 'the server failed to answer',
+};
+
 export const CloseCode = {
   NORMAL: 1000,
   GOING_AWAY: 1001,
@@ -26,6 +38,21 @@ export const CloseCode = {
   INTERNAL_ERROR: 1011,
   TRY_AGAIN_LATER: 1013,
 } as const;
+
+/** What each close code means, for a person (1005 and 1006 are never sent: browsers report them). */
+export const CLOSE_CODE_MEANING: Readonly<Record<number, string>> = {
+  [CloseCode.NORMAL]: 'closed normally',
+  [CloseCode.GOING_AWAY]: 'the server is shutting down; reconnect',
+  [CloseCode.PROTOCOL_ERROR]: 'WebSocket protocol error',
+  [CloseCode.UNSUPPORTED_DATA]: 'binary frames are not supported',
+  1005: 'closed without a code',
+  [CloseCode.ABNORMAL]: 'the connection was lost',
+  [CloseCode.INVALID_PAYLOAD]: 'the frame was not valid UTF-8',
+  [CloseCode.POLICY_VIOLATION]: 'policy: the token expired, or too many messages for too long',
+  [CloseCode.MESSAGE_TOO_BIG]: 'a frame was larger than the server accepts',
+  [CloseCode.INTERNAL_ERROR]: 'internal server error',
+  [CloseCode.TRY_AGAIN_LATER]: 'the client was too slow to keep up',
+};
 
 /**
  * `code` of an HTTP error body (see HttpErrorBody). Refused upgrades use the same body, so a

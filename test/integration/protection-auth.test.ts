@@ -112,6 +112,20 @@ describe('upgrade checks in auth mode', () => {
   });
 });
 
+describe('the pre-check in auth mode', () => {
+  test('GET /api/admission judges the token as the upgrade does', async () => {
+    const check = async (query: string) => {
+      const res = await fetch(`${server.baseUrl}/api/admission${query}`);
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    assert.deepEqual(await check(''), { status: 401, body: { statusCode: 401, code: 'UNAUTHORIZED', error: 'Unauthorized', message: 'missing token' } });
+    const expired = await check(`?token=${await sign({ sub: 'u1' }, Math.floor(Date.now() / 1000) - 5)}`);
+    assert.deepEqual([expired.status, expired.body.message], [401, 'token expired']);
+    const good = await check(`?token=${await sign({ sub: 'u-9', name: 'Nine' })}`);
+    assert.deepEqual(good, { status: 200, body: { ok: true, user: { id: 'u-9', name: 'Nine' } } });
+  });
+});
+
 describe('token expiry', () => {
   test('a session is closed with 1008 within about 1 s of the token exp', async () => {
     const closes1008 = await metricValue(server.baseUrl, 'pulse_closes_total', { code: '1008' });

@@ -162,6 +162,35 @@ describe('upgrade checks (open mode, same-origin rule)', () => {
   });
 });
 
+describe('the pre-check GET /api/admission', () => {
+  async function precheck(query: string, headers: Record<string, string> = {}) {
+    const res = await fetch(`${server.baseUrl}/api/admission${query}`, { headers });
+    return { status: res.status, cors: res.headers.get('access-control-allow-origin'), body: (await res.json()) as Record<string, unknown> };
+  }
+
+  test('answers what an upgrade with the same parameters would get, readable from any origin', async () => {
+    assert.deepEqual(await precheck('?name=ada'), { status: 200, cors: '*', body: { ok: true, user: { id: 'ada', name: 'ada' } } });
+    assert.deepEqual(await precheck(''), { status: 200, cors: '*', body: { ok: true } }, 'a guest: the name is picked at the upgrade');
+    for (const name of ['x²', '½', 'a'.repeat(40)]) {
+      const refused = await precheck(`?name=${encodeURIComponent(name)}`);
+      assert.equal(refused.status, 400, name);
+      assert.equal(refused.body.code, 'INVALID_NAME', name);
+      assert.equal(refused.cors, '*');
+      assertRefused(await rawUpgrade(server.port, `/ws?name=${encodeURIComponent(name)}`), 400, `the upgrade agrees for ${name}`);
+    }
+    const foreign = await precheck('?name=ada', { Origin: 'http://evil.example' });
+    assert.deepEqual([foreign.status, foreign.body.code, foreign.cors], [403, 'ORIGIN_NOT_ALLOWED', '*']);
+  });
+
+  test('takes no place: the caps count connections, not pre-checks', async () => {
+    await settle();
+    for (let i = 0; i < 10; i++) assert.equal((await precheck(`?name=p${i}`)).status, 200);
+    const ws = await assertAccepted('/ws?name=after-prechecks');
+    ws.destroy();
+    await settle();
+  });
+});
+
 describe('handshake details', () => {
   test('permessage-deflate is never negotiated, and a compressed frame is a protocol error (1002)', async () => {
     const result = await rawUpgrade(server.port, '/ws?name=deflate', { 'Sec-WebSocket-Extensions': 'permessage-deflate; client_max_window_bits' });

@@ -37,7 +37,7 @@ test('a snapshot replaces what was known of a remote instance', () => {
   const online = new OnlineUsers();
   online.applyRemote('i2', [['a', 'a', 2, 0], ['b', 'b', 1, 0]]);
   online.takeChanges(100);
-  online.replaceRemote('i2', [{ userId: 'a', name: 'a', sessions: 1, since: 0 }, { userId: 'c', name: 'c', sessions: 1, since: 0 }]);
+  online.replaceRemote('i2', [{ userId: 'a', name: 'a', sessions: 1, sinceMs: 0 }, { userId: 'c', name: 'c', sessions: 1, sinceMs: 0 }]);
   assert.equal(online.get('a')?.sessions, 1);
   assert.equal(online.get('b'), undefined);
   const changes = online.takeChanges(100)!;

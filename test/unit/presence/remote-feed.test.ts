@@ -17,7 +17,7 @@ function batch(instance: string, seq: number, deltas?: Record<string, number>, e
 
 const snapshot = (seq: number, users: Record<string, number> = {}): RemoteSnapshot => ({
   seq,
-  users: Object.entries(users).map(([userId, sessions]) => ({ userId, name: userId.toUpperCase(), sessions, since: AT })),
+  users: Object.entries(users).map(([userId, sessions]) => ({ userId, name: userId.toUpperCase(), sessions, sinceMs: AT })),
 });
 
 /** Actions as short lines: "apply a bob+1", "replace a bob=2", "forget a", "reload a gap", "resync-self", "malformed". */
@@ -216,8 +216,8 @@ test('snapshotsOf groups rows per instance, an instance without sessions include
     a: {
       seq: 4,
       users: [
-        { userId: 'bob', name: 'Bob', sessions: 2, since: AT },
-        { userId: 'carol', name: 'carol', sessions: 1, since: AT + 5 },
+        { userId: 'bob', name: 'Bob', sessions: 2, sinceMs: AT },
+        { userId: 'carol', name: 'carol', sessions: 1, sinceMs: AT + 5 },
       ],
     },
     b: { seq: 9, users: [] },
