@@ -7,7 +7,8 @@ import type { FibonacciAnswer } from '../fibonacci/service.js';
 import { toOnlineUser, type OnlineUserRecord, type PresenceChanges } from '../presence/online-users.js';
 import type { ErrorCode } from '../protocol/codes.js';
 import { MAX_ID_LENGTH, MAX_JSON_DEPTH, PRESENCE_LIST_MAX } from '../protocol/limits.js';
-import { PROTOCOL_VERSION, type RequestId, type WelcomeLimits } from '../protocol/messages.js';
+import type { PresenceFrame } from '../protocol/frames.js';
+import { CLIENT_MESSAGE_TYPES, PROTOCOL_VERSION, type RequestId, type WelcomeLimits } from '../protocol/messages.js';
 
 export type JsonRequest =
   | { type: 'fibonacci'; id: RequestId; n: number }
@@ -15,7 +16,7 @@ export type JsonRequest =
   | { type: 'error'; id: RequestId; code: ErrorCode; message: string };
 
 const envelope = z.object({
-  type: z.enum(['fibonacci', 'users']),
+  type: z.enum(CLIENT_MESSAGE_TYPES),
   id: z.union([z.string().max(MAX_ID_LENGTH), z.number().int().refine(Number.isSafeInteger)]).optional(),
 });
 /** Nesting deeper than MAX_JSON_DEPTH needs at least this many characters (`[[[…]]]`). */
@@ -114,6 +115,6 @@ export function encodePresence(changes: PresenceChanges): string {
     online: changes.online,
     joined: changes.joined,
     left: changes.left,
-    ...(truncated ? { truncated: true, joinedCount: changes.joinedCount, leftCount: changes.leftCount } : {}),
-  });
+    ...(truncated ? { truncated: true as const, joinedCount: changes.joinedCount, leftCount: changes.leftCount } : {}),
+  } satisfies PresenceFrame);
 }

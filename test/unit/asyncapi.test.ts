@@ -1,12 +1,12 @@
 // The AsyncAPI document (served at GET /asyncapi.yaml) is valid AsyncAPI 3 and describes
-// every message the server sends, with the error codes and text-protocol strings of protocol.ts.
+// every message the server sends, with the codes and text-protocol strings of src/protocol.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Parser, DiagnosticSeverity } from '@asyncapi/parser';
 import type { AsyncAPIDocumentInterface, MessageInterface } from '@asyncapi/parser';
-import { ERROR_CODES } from '../../src/protocol/codes.js';
+import { CLOSE_CODE_MEANING, ERROR_CODES, HTTP_ERROR_CODES, type HttpErrorCode } from '../../src/protocol/codes.js';
 import { CLIENT_MESSAGE_TYPES, SERVER_MESSAGE_TYPES, TextProtocol } from '../../src/protocol/messages.js';
 
 const path = fileURLToPath(new URL('../../docs/asyncapi.yaml', import.meta.url));
@@ -163,4 +163,15 @@ test('text protocol lines match the strings of protocol.ts', async () => {
       assert.ok(matches(line), `${m.id()} example ${line}`);
     }
   }
+});
+
+test('the description lists every close code and every code a refused upgrade can carry', async () => {
+  const description = (await load()).info().description() ?? '';
+  for (const code of Object.keys(CLOSE_CODE_MEANING)) assert.match(description, new RegExp(`\\| ${code} \\|`), `close code ${code}`);
+  const upgradeCodes: HttpErrorCode[] = ['INVALID_NAME', 'INVALID_CLIENT_ID', 'INVALID_HANDSHAKE', 'UNAUTHORIZED', 'ORIGIN_NOT_ALLOWED', 'TOO_MANY_CONNECTIONS', 'SERVER_FULL', 'DRAINING'];
+  for (const code of upgradeCodes) {
+    assert.ok(code in HTTP_ERROR_CODES, code);
+    assert.ok(description.includes(`\`${code}\``), `upgrade refusal ${code}`);
+  }
+  assert.ok(description.includes('GET /api/admission'), 'the pre-check');
 });
