@@ -1,12 +1,13 @@
 // The WebSocket upgrade, in the order it runs:
 //   HTTP upgrade request → route (/ws: JSON protocol, /ws/{clientId}: text protocol)
-//   → admission.ts (capacity, address, origin, clientId/name, token) → ws's handshake (101)
-//   → gateway.accept (session, welcome)
+//   → a well-formed WebSocket handshake? → admission.ts (capacity, address, origin,
+//   clientId/name, token) → ws's handshake (101) → gateway.accept (session, welcome)
 // It listens to the HTTP server's 'upgrade' event itself instead of routing upgrades through
 // Fastify: its router, hooks, request and reply objects add work to every connect and nothing an
 // upgrade needs, since every check is admission's. Any other upgrade request (another path,
-// another protocol such as h2c) is handed to Fastify like a plain request. A refusal is plain HTTP with
-// the one error body (src/protocol/codes.ts), before any WebSocket exists.
+// another protocol such as h2c) is handed to Fastify like a plain request. A refusal is plain HTTP
+// with the one error body (src/protocol/codes.ts), before any WebSocket exists, and the
+// connection is closed after it.
 
 import { ServerResponse, STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -35,6 +36,9 @@ interface Route {
   query: URLSearchParams;
 }
 
+/** RFC 6455 §4.1: 16 random bytes, base64. */
+const HANDSHAKE_KEY = /^[+/0-9A-Za-z]{22}==$/;
+
 /** /ws or /ws/{clientId}, with its query; undefined for any other path. */
 function route(url: string): Route | undefined {
   const queryAt = url.indexOf('?');
@@ -52,6 +56,19 @@ function route(url: string): Route | undefined {
   return { protocol: 'text', clientId, query };
 }
 
+/**
+ * What ws would refuse in the handshake, checked before admission so that a malformed request
+ * costs no token check and gets no misleading 401 or 429.
+ */
+function handshakeProblem(request: IncomingMessage): { status: 400 | 405; message: string } | undefined {
+  if (request.method !== 'GET') return { status: 405, message: 'a WebSocket handshake is a GET' };
+  const key = request.headers['sec-websocket-key'];
+  if (key === undefined || !HANDSHAKE_KEY.test(key)) return { status: 400, message: 'missing or invalid Sec-WebSocket-Key' };
+  const version = request.headers['sec-websocket-version'];
+  if (version !== '13' && version !== '8') return { status: 400, message: 'unsupported Sec-WebSocket-Version: 13 is spoken' };
+  return undefined;
+}
+
 function clientAddress(request: IncomingMessage, trustProxy: boolean): string {
   if (trustProxy) {
     const forwarded = request.headers['x-forwarded-for'];
@@ -61,16 +78,17 @@ function clientAddress(request: IncomingMessage, trustProxy: boolean): string {
   return request.socket.remoteAddress ?? 'unknown';
 }
 
-/** Answers an upgrade request with an HTTP error and closes the connection. */
+/** Answers an upgrade request with an HTTP error, then closes the connection (also when the peer keeps its side open). */
 function refuse(socket: Duplex, status: number, code: HttpErrorCode, message: string, extraHeaders = ''): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const body = JSON.stringify(httpErrorBody(status, code, message));
+  const body = JSON.stringify(httpErrorBody(status, STATUS_CODES[status], code, message));
+  socket.once('finish', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n${extraHeaders}\r\n${body}`,
+      `X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extraHeaders}\r\n${body}`,
   );
 }
 
@@ -81,11 +99,10 @@ function onUpgradeSocketError(this: Duplex): void {
 export function handleUpgrades(options: UpgradeOptions): void {
   const { admission, gateway, metrics } = options;
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false, clientTracking: false });
-  // A handshake ws finds malformed (method, key, version) is answered here, in the one error body.
+  // Whatever ws still finds wrong (a malformed Sec-WebSocket-Protocol, say) gets the one error body too.
   wss.on('wsClientError', (err: Error, socket: Duplex) => {
-    const status = err.message === 'Invalid HTTP method' ? 405 : 400;
-    metrics.upgradeRefused(status);
-    refuse(socket, status, 'INVALID_HANDSHAKE', err.message, err.message.includes('Version') ? 'Sec-WebSocket-Version: 13, 8\r\n' : '');
+    metrics.upgradeRefused(400);
+    refuse(socket, 400, 'INVALID_HANDSHAKE', err.message);
   });
 
   const handshake = (request: IncomingMessage, socket: Duplex, head: Buffer, target: Route, remoteAddr: string, decision: AdmissionDecision): void => {
@@ -94,18 +111,27 @@ export function handleUpgrades(options: UpgradeOptions): void {
       refuse(socket, decision.status, decision.code, decision.message);
       return;
     }
+    // The place admission holds goes to the connection once accepted; until then it is given back
+    // exactly once, whenever this socket ends first (ws refused the handshake, the peer left).
+    let placeHeld = true;
+    const giveBackPlace = () => {
+      if (placeHeld) {
+        placeHeld = false;
+        admission.release(remoteAddr);
+      }
+    };
+    socket.once('close', giveBackPlace);
     // The 101 answer and the welcome leave in one TCP segment: held until accept() has written both.
     const tcp = socket as Socket;
     tcp.cork();
     socket.removeListener('error', onUpgradeSocketError); // ws guards the socket from here on
-    let accepted = false;
     wss.handleUpgrade(request, socket, head, (ws) => {
-      accepted = true;
+      placeHeld = false; // the gateway gives it back when the connection closes
+      socket.removeListener('close', giveBackPlace);
       gateway.accept(ws, target.protocol, decision.identity, remoteAddr, request.headers['user-agent']);
     });
     tcp.uncork();
-    // ws refused the handshake, or the peer left during a token check: the place was never used.
-    if (!accepted) admission.release(remoteAddr);
+    if (socket.destroyed) giveBackPlace();
   };
 
   options.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -114,6 +140,12 @@ export function handleUpgrades(options: UpgradeOptions): void {
     const target = request.headers.upgrade?.toLowerCase() === 'websocket' ? route(request.url ?? '/') : undefined;
     if (!target) {
       serveAsHttp(request, socket, head, options.serveHttp);
+      return;
+    }
+    const problem = handshakeProblem(request);
+    if (problem) {
+      metrics.upgradeRefused(problem.status);
+      refuse(socket, problem.status, 'INVALID_HANDSHAKE', problem.message, problem.status === 405 ? 'Allow: GET\r\n' : 'Sec-WebSocket-Version: 13, 8\r\n');
       return;
     }
     const remoteAddr = clientAddress(request, options.trustProxy);
@@ -147,6 +179,9 @@ function serveAsHttp(request: IncomingMessage, socket: Duplex, head: Buffer, ser
   const response = new ServerResponse(request);
   response.shouldKeepAlive = false;
   response.assignSocket(socket as Socket);
-  response.once('finish', () => socket.end());
+  response.once('finish', () => {
+    socket.once('finish', () => socket.destroy());
+    socket.end();
+  });
   serveHttp(request, response);
 }

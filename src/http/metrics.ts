@@ -78,23 +78,34 @@ export class Metrics implements GatewayMetrics, PresenceMetrics {
     });
   }
 
+  // Labelled children are looked up once: prom-client would otherwise hash the labels on every
+  // frame, connect and close.
+  private readonly byProtocol = {
+    json: { open: this.connections.labels('json'), total: this.connectionsTotal.labels('json'), frames: this.messages.labels('json') },
+    text: { open: this.connections.labels('text'), total: this.connectionsTotal.labels('text'), frames: this.messages.labels('text') },
+  };
+  private readonly closesByCode = new Map<number, ReturnType<Counter<'code'>['labels']>>();
+  private readonly errorsByCode = new Map<ErrorCode, ReturnType<Counter<'code'>['labels']>>();
+
   upgradeRefused(status: number): void {
     this.upgradesRejected.inc({ status: String(status) });
   }
 
   connectionOpened(protocol: SessionProtocol): void {
-    this.connections.inc({ protocol });
-    this.connectionsTotal.inc({ protocol });
+    this.byProtocol[protocol].open.inc();
+    this.byProtocol[protocol].total.inc();
   }
 
   connectionClosed(protocol: SessionProtocol, code: number): void {
-    this.connections.dec({ protocol });
-    this.closes.inc({ code: String(code) });
+    this.byProtocol[protocol].open.dec();
+    let closes = this.closesByCode.get(code);
+    if (!closes) this.closesByCode.set(code, (closes = this.closes.labels(String(code))));
+    closes.inc();
     if (code === CloseCode.TRY_AGAIN_LATER) this.slowClientCloses.inc();
   }
 
   frameReceived(protocol: SessionProtocol): void {
-    this.messages.inc({ protocol });
+    this.byProtocol[protocol].frames.inc();
   }
 
   rateLimited(): void {
@@ -102,7 +113,9 @@ export class Metrics implements GatewayMetrics, PresenceMetrics {
   }
 
   errorReplied(code: ErrorCode): void {
-    this.errors.inc({ code });
+    let errors = this.errorsByCode.get(code);
+    if (!errors) this.errorsByCode.set(code, (errors = this.errors.labels(code)));
+    errors.inc();
   }
 
   ticksWritten(sent: number, skipped: number): void {

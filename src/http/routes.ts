@@ -12,8 +12,8 @@ import { ASYNCAPI_FILE, WEB_DIR } from '../paths.js';
 import { toOnlineUser } from '../presence/online-users.js';
 import type { Presence } from '../presence/presence.js';
 import type { SessionHistory } from '../presence/session-history.js';
-import { httpErrorBody, type HttpErrorCode } from '../protocol/codes.js';
 import { SESSIONS_PAGE_DEFAULT, SESSIONS_PAGE_MAX, USERS_PAGE_MAX, USER_ID_MAX_LENGTH } from '../protocol/limits.js';
+import { sendError } from './errors.js';
 import type { Metrics } from './metrics.js';
 
 export interface HttpDeps {
@@ -35,10 +35,6 @@ const SECURITY_HEADERS: Record<string, string> = {
   'x-frame-options': 'DENY',
   'cross-origin-opener-policy': 'same-origin',
 };
-
-function sendError(reply: FastifyReply, status: number, code: HttpErrorCode, message: string): FastifyReply {
-  return reply.code(status).send(httpErrorBody(status, code, message));
-}
 
 function firstValue(value: string | string[] | undefined): string | null {
   return (Array.isArray(value) ? value[0] : value) ?? null;

@@ -253,6 +253,7 @@ export class SessionWriter {
       }
     }
     this.pending = batch;
+    this.options.metrics.queueDepth(this.pending.size, this.queuedBytes);
   }
 
   private async resync(db: Db): Promise<void> {
@@ -273,6 +274,7 @@ export class SessionWriter {
     this.queuedBytes = 0;
     this.droppedSinceResync = 0;
     this.resyncReason = undefined;
+    this.options.metrics.queueDepth(0, 0);
     try {
       const { gone } = await resyncOwnSessions(db, this.options.instance, live);
       this.options.metrics.resync(reason, superseded);

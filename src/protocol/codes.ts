@@ -85,22 +85,7 @@ export interface HttpErrorBody {
   message: string;
 }
 
-const STATUS_TEXT: Readonly<Record<number, string>> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  406: 'Not Acceptable',
-  413: 'Payload Too Large',
-  414: 'URI Too Long',
-  415: 'Unsupported Media Type',
-  426: 'Upgrade Required',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
-
-export function httpErrorBody(statusCode: number, code: HttpErrorCode, message: string): HttpErrorBody {
-  return { statusCode, code, error: STATUS_TEXT[statusCode] ?? 'Error', message };
+/** The body for an HTTP status, its reason phrase (`STATUS_CODES` of node:http) and a code. */
+export function httpErrorBody(statusCode: number, statusText: string | undefined, code: HttpErrorCode, message: string): HttpErrorBody {
+  return { statusCode, code, error: statusText ?? 'Error', message };
 }

@@ -3,6 +3,7 @@
 // REST API. One real server for the whole file: PGlite is costly to start.
 
 import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { startPulse, type RunningPulse } from '../helpers/pulse.js';
 import {
@@ -217,6 +218,49 @@ describe('handshake details', () => {
   });
 });
 
+describe('refused upgrades end their connection', () => {
+  /** Sockets the HTTP server holds open, refused ones included. */
+  const openSockets = () => new Promise<number>((resolve, reject) => server.pulse.app.server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+
+  test('the server closes a refused connection even when the client keeps its side open', async () => {
+    await settle();
+    const before = await openSockets();
+    const clients: Socket[] = [];
+    try {
+      for (const path of ['/ws?name=%3Cbad%3E', '/ws/a%20b', '/healthz']) {
+        for (let i = 0; i < 5; i++) {
+          const socket = connect({ port: server.port, host: '127.0.0.1', allowHalfOpen: true });
+          clients.push(socket);
+          socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+          socket.resume();
+          await new Promise((resolve) => socket.once('end', resolve)); // the answer, then the server's FIN
+        }
+      }
+      const deadline = Date.now() + 5_000;
+      while ((await openSockets()) > before) {
+        assert.ok(Date.now() < deadline, `${(await openSockets()) - before} refused sockets still open on the server`);
+        await sleep(20);
+      }
+    } finally {
+      for (const socket of clients) socket.destroy();
+    }
+  });
+
+  test('a handshake ws refuses after admission gives its place back', async () => {
+    await settle();
+    // This file allows 2 connections per address: 5 refused handshakes must not use them up.
+    for (let i = 0; i < 5; i++) {
+      const refused = await rawUpgrade(server.port, '/ws?name=proto', { 'Sec-WebSocket-Protocol': 'not a token list,' }, { localAddress: '127.0.0.4' });
+      assertRefused(refused, 400, 'a malformed Sec-WebSocket-Protocol');
+    }
+    const a = await rawOpen(server.port, '/ws?name=after1', {}, '127.0.0.4');
+    const b = await rawOpen(server.port, '/ws?name=after2', {}, '127.0.0.4');
+    a.destroy();
+    b.destroy();
+    await settle();
+  });
+});
+
 describe('dead peers', () => {
   test(`a peer that never answers pings is dropped within about 2 × PING_INTERVAL_MS (${PING_INTERVAL_MS} ms)`, async () => {
     await settle();
@@ -297,6 +341,7 @@ describe('web page and REST API', () => {
     await jsonError('/api/users/alice/sessions?limit=501', 400);
     await jsonError('/api/users/alice/sessions?limit=0', 400);
     await jsonError('/api/users/a%00b/sessions', 400); // was a 500: PostgreSQL refuses U+0000
+    await jsonError('/api/users/%zz/sessions', 400, 'INVALID_REQUEST'); // a bad escape: Fastify's own refusal, in the one body
     await jsonError(`/api/users/${'x'.repeat(129)}/sessions`, 414); // over Fastify's maxParamLength
     await jsonError('/api/fibonacci/abc', 400, 'INVALID_NUMBER');
     await jsonError('/api/fibonacci/1.5', 400, 'INVALID_NUMBER');
@@ -316,6 +361,18 @@ describe('web page and REST API', () => {
     const users = await get('/api/users?limit=5');
     assert.equal(users.status, 200);
     assert.equal(typeof (JSON.parse(users.body) as { online: unknown }).online, 'number');
+    // Paging: past the limit the page says so and where to go on.
+    const [p1, p2] = [await Probe.open(`${server.wsUrl}?name=page1`), await Probe.open(`${server.wsUrl}?name=page2`)];
+    try {
+      const first = JSON.parse((await get('/api/users?limit=1')).body) as { online: number; users: { id: string }[]; truncated?: boolean; next?: string };
+      assert.deepEqual([first.online, first.users.length, first.truncated, first.next], [2, 1, true, first.users[0]!.id]);
+      const second = JSON.parse((await get(`/api/users?limit=1&after=${first.next}`)).body) as { users: { id: string }[]; truncated?: boolean };
+      assert.deepEqual([second.users.length, second.truncated], [1, undefined]);
+    } finally {
+      await p1.close();
+      await p2.close();
+      await settle();
+    }
   });
 
   test('malformed and hostile requests never leak internals', async () => {
