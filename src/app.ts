@@ -10,6 +10,7 @@ import { FibonacciService } from './fibonacci/service.js';
 import { Admission } from './gateway/admission.js';
 import { Gateway } from './gateway/gateway.js';
 import { handleUpgrades } from './gateway/upgrade.js';
+import { clientErrorHandler, frameworkErrors } from './http/errors.js';
 import { Metrics } from './http/metrics.js';
 import { registerHttpRoutes } from './http/routes.js';
 import { Presence } from './presence/presence.js';
@@ -45,6 +46,11 @@ export async function buildPulse(config: Config): Promise<Pulse> {
     // One log line per HTTP request would drown the connection events at 100k clients.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024,
+    // The one HTTP error body for what Fastify and Node refuse themselves (src/http/errors.ts).
+    frameworkErrors,
+    clientErrorHandler,
+    // While stopping, routes keep answering (/readyz says draining) instead of Fastify's own 503 body.
+    return503OnClosing: false,
   });
   const metrics = new Metrics();
   const presence = new Presence({
@@ -61,8 +67,10 @@ export async function buildPulse(config: Config): Promise<Pulse> {
     observe: (path, seconds) => metrics.fibonacciAnswered(path, seconds),
     onError: (err) => app.log.error({ err: err.message }, 'fibonacci worker failed'),
   });
-  const admission = new Admission(config, config.authJwtSecret === undefined ? undefined : new TokenVerifier(config.authJwtSecret));
-  const gateway = new Gateway({ config, admission, presence, fibonacci, metrics, log: app.log });
+  const tokens = config.auth === undefined ? undefined : new TokenVerifier(config.auth, app.log);
+  tokens?.warmUp();
+  const admission = new Admission(config, tokens);
+  const gateway = new Gateway({ config, admission, presence, fibonacci, tokens, metrics, log: app.log });
   handleUpgrades({
     server: app.server,
     admission,

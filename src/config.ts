@@ -1,6 +1,8 @@
 // Environment → typed, validated configuration. A bad value stops start-up with one
 // line that names the variable and what it accepts (ConfigError.message).
 
+import { readAuthConfig, type AuthConfig } from './auth/auth-config.js';
+
 export interface Config {
   port: number;
   host: string;
@@ -22,7 +24,8 @@ export interface Config {
   sweepIntervalMs: number;
   dbQueueMaxBytes: number;
   allowedOrigins: string[] | '*' | undefined;
-  authJwtSecret: string | undefined;
+  /** Token settings; undefined in open mode (`?name=`). */
+  auth: AuthConfig | undefined;
   trustProxy: boolean;
   workers: number;
   logLevel: string;
@@ -84,10 +87,7 @@ export function loadConfig(env: Env = process.env, cpuCount = 1): Config {
     throw new ConfigError(`DATABASE_URL is invalid: expected postgres://user:password@host:port/database`);
   }
 
-  const authJwtSecret = env.AUTH_JWT_SECRET || undefined;
-  if (authJwtSecret !== undefined && authJwtSecret.length < 32) {
-    throw new ConfigError('AUTH_JWT_SECRET is invalid: expected a secret of at least 32 characters');
-  }
+  const auth = readAuthConfig(env, (message) => new ConfigError(message));
 
   let workers = 1;
   const rawWorkers = env.PULSE_WORKERS?.trim();
@@ -136,7 +136,7 @@ export function loadConfig(env: Env = process.env, cpuCount = 1): Config {
     sweepIntervalMs: integer(env, 'SWEEP_INTERVAL_MS', 2_000, 50, 3_600_000),
     dbQueueMaxBytes: integer(env, 'DB_QUEUE_MAX_BYTES', 16 * 1024 * 1024, 1024),
     allowedOrigins: origins(env),
-    authJwtSecret,
+    auth,
     trustProxy: flag(env, 'TRUST_PROXY'),
     workers,
     logLevel,

@@ -54,7 +54,7 @@ export class Connection implements LiveSession {
   /** The close code and reason the server sent, recorded on the session instead of the peer's echo. */
   closeCode: number | undefined;
   closeReason: string | undefined;
-  expiryTimer: NodeJS.Timeout | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly socket: WebSocket,
@@ -115,6 +115,22 @@ export class Connection implements LiveSession {
     if (this.closeCode !== undefined) return;
     this.close(CloseCode.TRY_AGAIN_LATER, 'client too slow to keep up');
     setTimeout(() => this.socket.terminate(), SLOW_CLOSE_GRACE_MS).unref();
+  }
+
+  /**
+   * Closes with 1008 once `expiresAt` (epoch ms: the token's exp) has passed; a refresh moves it,
+   * undefined cancels it. Set when the session opens and by each refresh.
+   */
+  expireAt(expiresAt: number | undefined): void {
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    if (expiresAt === undefined) return;
+    // setTimeout holds at most ~24.8 days; re-armed for tokens that live longer.
+    this.expiryTimer = setTimeout(() => {
+      if (Date.now() >= expiresAt) this.close(CloseCode.POLICY_VIOLATION, 'token expired');
+      else this.expireAt(expiresAt);
+    }, Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1));
+    this.expiryTimer.unref();
   }
 
   /** Drops a silent peer without a closing handshake; its session records 1006. */

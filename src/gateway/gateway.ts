@@ -1,13 +1,15 @@
 // Gateway: the open connections and their lifecycle. Follow a connection:
-//   upgrade.ts (route → admission → handshake) → accept(): session opened in presence, one shared
-//   listener of each kind, the welcome
+//   upgrade.ts (route → handshake check → admission → ws handshake) → accept(): registered, one
+//   shared listener of each kind attached, the token's expiry armed, the session opened in
+//   presence, the welcome written
 //   → its frames go to dispatch.ts; ticks, presence messages and pings come from broadcast.ts
-//   → onClose(): session closed in presence with the code the server sent (or the peer's), its
-//     place given back to admission, the other text clients told it left
+//   → onClose(): unregistered, its place given back to admission, the session closed in presence
+//     with the code the server sent (or the peer's), the other text clients told it left
 // drain() closes everyone with 1001, waits for the peers' answers, then drops the rest.
 
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
+import type { TokenVerifier } from '../auth/token-verifier.js';
 import type { Config } from '../config.js';
 import type { FibonacciService } from '../fibonacci/service.js';
 import type { Logger } from '../log.js';
@@ -43,6 +45,8 @@ export interface GatewayDeps {
   admission: Admission;
   presence: GatewayPresence;
   fibonacci: Pick<FibonacciService, 'compute'>;
+  /** Verifies refreshed tokens; undefined in open mode. */
+  tokens: TokenVerifier | undefined;
   metrics: GatewayMetrics;
   log: Logger;
 }
@@ -82,7 +86,7 @@ export class Gateway {
 
   constructor(private readonly deps: GatewayDeps) {
     const { config, presence, metrics } = deps;
-    this.dispatcher = new Dispatcher(config, deps.fibonacci, presence.onlineUsers, metrics, deps.log);
+    this.dispatcher = new Dispatcher(config, deps.fibonacci, presence.onlineUsers, metrics, deps.log, deps.tokens);
     this.broadcaster = new Broadcaster(this.connections, config, presence, metrics);
     this.encodeWelcome = welcomeEncoder(presence.instanceId, {
       maxN: config.fibMaxN,
@@ -136,7 +140,7 @@ export class Gateway {
     socket.on('error', onSocketError);
     socket.once('close', this.onSocketClose);
 
-    if (identity.expiresAt !== undefined) this.armExpiry(conn, identity.expiresAt);
+    conn.expireAt(identity.expiresAt);
     presence.open(conn);
     this.deps.log.info({ sessionId: conn.id, userId: conn.userId, protocol, remoteAddr }, 'session opened');
     if (protocol === 'json') {
@@ -168,7 +172,7 @@ export class Gateway {
   private onClose(conn: Connection, peerCode: number, peerReason: string): void {
     if (!this.connections[conn.protocol].delete(conn)) return;
     const { admission, presence, metrics, config } = this.deps;
-    if (conn.expiryTimer) clearTimeout(conn.expiryTimer);
+    conn.expireAt(undefined);
     admission.release(conn.remoteAddr);
 
     // The server's own code when it closed; the peer's otherwise (1006 when the TCP connection just ended).
@@ -183,15 +187,5 @@ export class Gateway {
       const line = TextProtocol.left(conn.userId);
       for (const other of this.connections.text) other.send(line, config.slowClientCloseBytes);
     }
-  }
-
-  private armExpiry(conn: Connection, expiresAt: number): void {
-    // setTimeout holds at most ~24.8 days; re-arm for tokens that live longer.
-    const delay = Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1);
-    conn.expiryTimer = setTimeout(() => {
-      if (Date.now() >= expiresAt) conn.close(CloseCode.POLICY_VIOLATION, 'token expired');
-      else this.armExpiry(conn, expiresAt);
-    }, delay);
-    conn.expiryTimer.unref();
   }
 }

@@ -13,6 +13,7 @@ import { CLIENT_MESSAGE_TYPES, PROTOCOL_VERSION, type RequestId, type WelcomeLim
 export type JsonRequest =
   | { type: 'fibonacci'; id: RequestId; n: number }
   | { type: 'users'; id: RequestId }
+  | { type: 'refresh'; id: RequestId; token: string }
   | { type: 'error'; id: RequestId; code: ErrorCode; message: string };
 
 const envelope = z.object({
@@ -65,10 +66,14 @@ export function decodeJsonFrame(text: string, maxN: number): JsonRequest {
     if (checked.error.issues.some((issue) => issue.path[0] === 'id')) {
       return invalid(null, 'INVALID_MESSAGE', `"id" must be a string of at most ${MAX_ID_LENGTH} characters or a safe integer`);
     }
-    return invalid((message.id as RequestId | undefined) ?? null, 'INVALID_MESSAGE', '"type" must be "fibonacci" or "users"');
+    return invalid((message.id as RequestId | undefined) ?? null, 'INVALID_MESSAGE', `"type" must be one of ${CLIENT_MESSAGE_TYPES.join(', ')}`);
   }
   const id: RequestId = checked.data.id ?? null;
   if (checked.data.type === 'users') return { type: 'users', id };
+  if (checked.data.type === 'refresh') {
+    const token = message.token;
+    return typeof token === 'string' && token.length > 0 ? { type: 'refresh', id, token } : invalid(id, 'INVALID_MESSAGE', 'a refresh needs "token"');
+  }
   if (!Object.hasOwn(message, 'n')) return invalid(id, 'INVALID_MESSAGE', 'a fibonacci request needs "n"');
   const n = checkJsonN(message.n, maxN);
   return n.ok ? { type: 'fibonacci', id, n: n.n } : invalid(id, n.code, n.message);
@@ -83,6 +88,11 @@ function idJson(id: RequestId): string {
 export function encodeFibonacci(id: RequestId, answer: FibonacciAnswer): string {
   // `value` is digits with an optional sign: nothing to escape, so a 200 kB answer is not scanned again.
   return `{"type":"fibonacci","id":${idJson(id)},"n":${answer.n},"value":"${answer.value}","digits":${answer.digits}}`;
+}
+
+/** `exp` in seconds, as in the token; null for a token that does not expire. */
+export function encodeRefreshed(id: RequestId, exp: number | null): string {
+  return `{"type":"refreshed","id":${idJson(id)},"exp":${exp === null ? 'null' : exp}}`;
 }
 
 export function encodeError(id: RequestId, code: ErrorCode, message: string): string {

@@ -65,6 +65,13 @@ export interface PresenceFrame {
   leftCount?: number;
 }
 
+/** The answer to a refresh: the session now ends at the new token's `exp` (seconds; null: never). */
+export interface RefreshedFrame {
+  type: 'refreshed';
+  id: RequestId;
+  exp: number | null;
+}
+
 export interface ErrorFrame {
   type: 'error';
   id: RequestId;
@@ -72,7 +79,7 @@ export interface ErrorFrame {
   message: string;
 }
 
-export type ServerFrame = WelcomeFrame | TimeFrame | FibonacciFrame | UsersFrame | PresenceFrame | ErrorFrame;
+export type ServerFrame = WelcomeFrame | TimeFrame | FibonacciFrame | UsersFrame | PresenceFrame | RefreshedFrame | ErrorFrame;
 
 // --- client → server (a bare integer as text is a fibonacci request too)
 
@@ -87,7 +94,14 @@ export interface UsersRequest {
   id?: string | number;
 }
 
-export type ClientFrame = FibonacciRequest | UsersRequest;
+/** A new token for the open session (token mode): it must carry the same `sub`. */
+export interface RefreshRequest {
+  type: 'refresh';
+  token: string;
+  id?: string | number;
+}
+
+export type ClientFrame = FibonacciRequest | UsersRequest | RefreshRequest;
 
 // --- checking what arrives
 
@@ -123,6 +137,8 @@ export function parseServerFrame(text: string): ServerFrame | null {
       return isId(v.id) && isNum(v.online) && Array.isArray(v.users) && v.users.every(isOnlineUser) ? (v as unknown as UsersFrame) : null;
     case 'presence':
       return isNum(v.online) && isUserList(v.joined) && isUserList(v.left) ? (v as unknown as PresenceFrame) : null;
+    case 'refreshed':
+      return isId(v.id) && (v.exp === null || isNum(v.exp)) ? (v as unknown as RefreshedFrame) : null;
     case 'error':
       return isId(v.id) && isStr(v.code) && isStr(v.message) ? (v as unknown as ErrorFrame) : null;
     default:

@@ -4,10 +4,16 @@
 export const PROTOCOL_VERSION = 1;
 
 /** Every `type` the server sends on the JSON protocol (`/ws`). */
-export const SERVER_MESSAGE_TYPES = ['welcome', 'time', 'fibonacci', 'users', 'presence', 'error'] as const;
+export const SERVER_MESSAGE_TYPES = ['welcome', 'time', 'fibonacci', 'users', 'presence', 'refreshed', 'error'] as const;
 
 /** Every `type` a client may send on the JSON protocol. A bare integer as text is a fibonacci request too. */
-export const CLIENT_MESSAGE_TYPES = ['fibonacci', 'users'] as const;
+export const CLIENT_MESSAGE_TYPES = ['fibonacci', 'users', 'refresh'] as const;
+
+/** The `type` of the answer to each request (or `error`). */
+export const REPLY_TYPE = { fibonacci: 'fibonacci', users: 'users', refresh: 'refreshed' } as const satisfies Record<
+  (typeof CLIENT_MESSAGE_TYPES)[number],
+  (typeof SERVER_MESSAGE_TYPES)[number]
+>;
 
 /** A request id as the client sent it, echoed back verbatim; null when it sent none. */
 export type RequestId = string | number | null;

@@ -21,7 +21,7 @@ test('defaults are those of docs/design.md §6', () => {
   assert.equal(config.heartbeatIntervalMs, 5_000);
   assert.equal(config.instanceTtlMs, 15_000);
   assert.equal(config.allowedOrigins, undefined);
-  assert.equal(config.authJwtSecret, undefined);
+  assert.equal(config.auth, undefined);
   assert.equal(config.trustProxy, false);
   assert.equal(config.workers, 1);
   assert.equal(config.logLevel, 'info');

@@ -6,9 +6,10 @@ import { test } from 'node:test';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { loadConfig } from '../../../src/config.js';
 import { TokenVerifier } from '../../../src/auth/token-verifier.js';
-import { Admission, guestName, originAllowed, type UpgradeRequest } from '../../../src/gateway/admission.js';
+import { Admission, guestName, originAllowed, type AdmissionDecision, type UpgradeRequest } from '../../../src/gateway/admission.js';
 import { storableText } from '../../../src/presence/storable-text.js';
 import { NAME_PATTERN } from '../../../src/protocol/names.js';
+import { silentLogger } from '../../helpers/logger.js';
 
 const SECRET = 'a-test-secret-of-at-least-32-chars!!';
 const key = new TextEncoder().encode(SECRET);
@@ -29,7 +30,10 @@ function request(overrides: Partial<Omit<UpgradeRequest, 'query'>> & { query?: U
 
 /** Admission as the app builds it: open mode, or HS256 tokens; caps high enough not to matter here. */
 const openAdmission = () => new Admission(loadConfig({}), undefined);
-const tokenAdmission = () => new Admission(loadConfig({ AUTH_JWT_SECRET: SECRET }), new TokenVerifier(SECRET));
+const tokenAdmission = () => {
+  const config = loadConfig({ AUTH_JWT_SECRET: SECRET });
+  return new Admission(config, new TokenVerifier(config.auth!, silentLogger));
+};
 
 const sign = (claims: Record<string, unknown>, exp: string | number = '1h', alg = 'HS256', secret = key) =>
   new SignJWT(claims).setProtectedHeader({ alg }).setSubject(String(claims.sub ?? 'user-1')).setIssuedAt().setExpirationTime(exp).sign(secret);
@@ -182,4 +186,39 @@ test('auth mode: a sub PostgreSQL cannot store → 401; such a name is made stor
   // Cut at 64 UTF-16 units inside a surrogate pair: no half character survives.
   const cut = await gate.check(request({ query: `token=${await sign({ sub: 'u', name: `${'a'.repeat(63)}😀` })}` }));
   assert.ok(cut.ok && cut.identity.name === `${'a'.repeat(63)}\uFFFD`);
+});
+
+test('caps: full → 503, per address → 429; a place is held from the decision until release()', () => {
+  const admission = new Admission(loadConfig({ MAX_CONNECTIONS: '3', MAX_CONNECTIONS_PER_IP: '2' }), undefined);
+  const from = (remoteAddr: string) => admission.check(request({ query: 'name=x', remoteAddr })) as AdmissionDecision;
+  assert.ok(from('10.0.0.1').ok);
+  assert.ok(from('10.0.0.1').ok);
+  assert.deepEqual(from('10.0.0.1'), { ok: false, status: 429, code: 'TOO_MANY_CONNECTIONS', message: 'too many connections from this address' });
+  assert.ok(from('10.0.0.2').ok);
+  assert.deepEqual(from('10.0.0.3'), { ok: false, status: 503, code: 'SERVER_FULL', message: 'server full' });
+  assert.equal(admission.count, 3);
+  admission.release('10.0.0.1');
+  assert.ok(from('10.0.0.1').ok, 'the address has room again');
+  // A refusal holds nothing, and preview() never does.
+  assert.equal(admission.count, 3);
+  admission.release('10.0.0.2');
+  assert.ok((admission.preview(request({ query: 'name=x', remoteAddr: '10.0.0.9' })) as AdmissionDecision).ok);
+  assert.equal(admission.count, 2);
+});
+
+test('a place is checked again after a token check: the server may have filled meanwhile', async () => {
+  const config = loadConfig({ AUTH_JWT_SECRET: SECRET, MAX_CONNECTIONS: '1' });
+  const admission = new Admission(config, new TokenVerifier(config.auth!, silentLogger));
+  const token = await sign({ sub: 'u' });
+  const first = admission.check(request({ query: `token=${token}` }));
+  const second = admission.check(request({ query: `token=${token}` }));
+  const decisions = await Promise.all([first, second]);
+  assert.deepEqual(decisions.map((d) => (d.ok ? 'ok' : d.code)), ['ok', 'SERVER_FULL']);
+  assert.equal(admission.count, 1);
+});
+
+test('draining refuses every upgrade with 503 DRAINING', () => {
+  const admission = openAdmission();
+  admission.drain();
+  assert.deepEqual(admission.check(request({ query: 'name=x' })), { ok: false, status: 503, code: 'DRAINING', message: 'server draining' });
 });

@@ -42,7 +42,7 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 test('a slow answer holds back the faster ones behind it: replies leave in request order', async () => {
   const { service, release } = controllableFibonacci();
-  const dispatcher = new Dispatcher(LIMITS, service, new OnlineUsers(), recordingMetrics().metrics, silentLogger);
+  const dispatcher = new Dispatcher(LIMITS, service, new OnlineUsers(), recordingMetrics().metrics, silentLogger, undefined);
   const { conn, socket } = fakeConnection();
   dispatcher.onFrame(conn, text('{"type":"fibonacci","n":5000,"id":"slow"}'), false);
   dispatcher.onFrame(conn, text('{"type":"fibonacci","n":7,"id":"fast"}'), false);
@@ -66,7 +66,7 @@ test('a slow answer holds back the faster ones behind it: replies leave in reque
 test('more than FIB_MAX_IN_FLIGHT answers waiting → BUSY, in its place in the order', async () => {
   const { service, release } = controllableFibonacci();
   const { seen, metrics } = recordingMetrics();
-  const dispatcher = new Dispatcher(LIMITS, service, new OnlineUsers(), metrics, silentLogger);
+  const dispatcher = new Dispatcher(LIMITS, service, new OnlineUsers(), metrics, silentLogger, undefined);
   const { conn, socket } = fakeConnection();
   for (const n of [5001, 5002, 5003]) dispatcher.onFrame(conn, text(`{"type":"fibonacci","n":${n},"id":${n}}`), false);
   release(5001);
@@ -89,8 +89,8 @@ test('a failing computation is INTERNAL for that request only, and the connectio
   const { service } = controllableFibonacci();
   const { seen, metrics } = recordingMetrics();
   const errors: string[] = [];
-  const log = { ...silentLogger, error: (_fields: object, msg: string) => errors.push(msg) };
-  const dispatcher = new Dispatcher(LIMITS, service, new OnlineUsers(), metrics, log);
+  const log = { ...silentLogger, error: (_fields: object, msg: string) => void errors.push(msg) };
+  const dispatcher = new Dispatcher(LIMITS, service, new OnlineUsers(), metrics, log, undefined);
   const { conn, socket } = fakeConnection();
   dispatcher.onFrame(conn, text('{"type":"fibonacci","n":13,"id":"x"}'), false);
   dispatcher.onFrame(conn, text('12'), false);
@@ -106,7 +106,7 @@ test('a failing computation is INTERNAL for that request only, and the connectio
 test('RATE_LIMITED past the bucket; more than ABUSE_MAX_REJECTIONS of them closes with 1008', () => {
   const { service } = controllableFibonacci();
   const { seen, metrics } = recordingMetrics();
-  const dispatcher = new Dispatcher({ ...LIMITS, rateLimitPerSecond: 1 }, service, new OnlineUsers(), metrics, silentLogger);
+  const dispatcher = new Dispatcher({ ...LIMITS, rateLimitPerSecond: 1 }, service, new OnlineUsers(), metrics, silentLogger, undefined);
   const { conn, socket } = fakeConnection({ perSecond: 1, burst: 3 });
   for (let i = 0; i < 3 + ABUSE_MAX_REJECTIONS + 1; i++) dispatcher.onFrame(conn, text('1'), false);
   const types = socket.messages.map((m) => (m.type === 'error' ? m.code : m.type));
@@ -118,7 +118,7 @@ test('RATE_LIMITED past the bucket; more than ABUSE_MAX_REJECTIONS of them close
 
 test('a binary frame closes with 1003 and reaches no service', () => {
   const { seen, metrics } = recordingMetrics();
-  const dispatcher = new Dispatcher(LIMITS, controllableFibonacci().service, new OnlineUsers(), metrics, silentLogger);
+  const dispatcher = new Dispatcher(LIMITS, controllableFibonacci().service, new OnlineUsers(), metrics, silentLogger, undefined);
   const { conn, socket } = fakeConnection();
   dispatcher.onFrame(conn, Buffer.from([1, 2, 3]), true);
   assert.deepEqual(socket.closedWith, { code: 1003, reason: 'binary frames are not supported' });
@@ -128,7 +128,7 @@ test('a binary frame closes with 1003 and reaches no service', () => {
 
 test('text protocol: the original lines, errors included', () => {
   const { seen, metrics } = recordingMetrics();
-  const dispatcher = new Dispatcher(LIMITS, controllableFibonacci().service, new OnlineUsers(), metrics, silentLogger);
+  const dispatcher = new Dispatcher(LIMITS, controllableFibonacci().service, new OnlineUsers(), metrics, silentLogger, undefined);
   const { conn, socket } = fakeConnection({ protocol: 'text' });
   for (const frame of ['10', 'abc', '2000000', '{"type":"users"}']) dispatcher.onFrame(conn, text(frame), false);
   assert.deepEqual(socket.texts, [
@@ -141,14 +141,21 @@ test('text protocol: the original lines, errors included', () => {
 });
 
 test('users: the reply follows presence, and its body is rebuilt only when presence changed', () => {
-  const online = new OnlineUsers();
-  const dispatcher = new Dispatcher(LIMITS, controllableFibonacci().service, online, recordingMetrics().metrics, silentLogger);
+  let listed = 0;
+  const online = new (class extends OnlineUsers {
+    override list(limit: number, after?: string) {
+      listed++;
+      return super.list(limit, after);
+    }
+  })();
+  const dispatcher = new Dispatcher(LIMITS, controllableFibonacci().service, online, recordingMetrics().metrics, silentLogger, undefined);
   const { conn, socket } = fakeConnection();
   online.apply('bob', 'Bob', 1, Date.UTC(2026, 0, 1));
   dispatcher.onFrame(conn, text('{"type":"users","id":1}'), false);
   dispatcher.onFrame(conn, text('{"type":"users","id":2}'), false);
   online.apply('alice', 'Alice', 1, Date.UTC(2026, 0, 2));
   dispatcher.onFrame(conn, text('{"type":"users","id":3}'), false);
+  assert.equal(listed, 2, 'built for the first request and again after the change, not for the second');
   const [first, second, third] = socket.messages;
   assert.deepEqual(first, { type: 'users', id: 1, online: 1, users: [{ id: 'bob', name: 'Bob', sessions: 1, since: '2026-01-01T00:00:00.000Z' }] });
   assert.deepEqual(second!.users, first!.users);

@@ -31,7 +31,7 @@ function setup() {
     connectionClosed: (_protocol, code) => void counted.closed.push(code),
   });
   const fibonacci = { compute: (n: number) => ({ n, value: String(n), digits: String(n).length }) };
-  const gateway = new Gateway({ config, admission, presence, fibonacci, metrics, log: silentLogger });
+  const gateway = new Gateway({ config, admission, presence, fibonacci, tokens: undefined, metrics, log: silentLogger });
   /** Admits and accepts one connection, as upgrade.ts would. */
   const connect = (protocol: 'json' | 'text', userId: string, extra: Partial<Identity> = {}) => {
     const decision = admission.check({
