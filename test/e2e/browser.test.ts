@@ -1,11 +1,13 @@
-// Browser tests of the web client (web/) against a real Pulse, driven by playwright-core and
-// Debian's chromium. Without /usr/bin/chromium one skipped test says so, unless BROWSER_REQUIRED=1
-// (CI), in which case it fails. CHROMIUM_PATH points at another chromium binary.
+// Browser tests of the web client (web/, bundled first by scripts/build-web.ts) against a real
+// Pulse, driven by playwright-core and Debian's chromium. Without /usr/bin/chromium one skipped
+// test says so, unless BROWSER_REQUIRED=1 (CI), in which case it fails. CHROMIUM_PATH points at
+// another chromium binary.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page, type WebSocketRoute } from 'playwright-core';
 import { SignJWT } from 'jose';
+import { buildWeb } from '../../scripts/build-web.js';
 import { startPulse } from '../helpers/pulse.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -33,6 +35,9 @@ if (!hasBrowser) {
 }
 // Without a browser the suites are not registered at all: the one test above says why.
 const browserSuite: (name: string, options: { timeout: number }, fn: () => void) => void = hasBrowser ? describe : () => undefined;
+
+// The page is served as built: build it now, so that the tests never see a stale bundle.
+if (hasBrowser) await buildWeb();
 
 let browser: Browser | undefined;
 async function getBrowser(): Promise<Browser> {
