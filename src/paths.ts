@@ -12,5 +12,7 @@ function findProjectRoot(start: string): string {
 
 export const PROJECT_ROOT = findProjectRoot(dirname(fileURLToPath(import.meta.url)));
 export const WEB_DIR = join(PROJECT_ROOT, 'web');
+/** The page's script, bundled from web/app.ts by scripts/build-web.ts (`npm run build`). */
+export const WEB_BUNDLE_DIR = join(PROJECT_ROOT, 'dist', 'web');
 export const ASYNCAPI_FILE = join(PROJECT_ROOT, 'docs', 'asyncapi.yaml');
 export const MIGRATIONS_DIR = join(PROJECT_ROOT, 'src', 'db', 'migrations');

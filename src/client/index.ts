@@ -8,6 +8,7 @@ export type {
   PulseClientEvents,
   PulseClientOptions,
   RequestOptions,
+  RetryInfo,
   UsersAnswer,
   WebSocketFactory,
   WebSocketLike,

@@ -77,6 +77,16 @@ export interface RequestOptions {
   timeoutMs?: number;
 }
 
+/** The next attempt is scheduled (state 'reconnecting'): when, and why the last one ended. */
+export interface RetryInfo {
+  /** Milliseconds until the next attempt. */
+  delayMs: number;
+  /** Why the connection dropped or was refused; always retryable. */
+  error: PulseError;
+  /** The close code and reason, when an open connection closed (absent for a refused or failed attempt). */
+  close?: { code: number; reason: string };
+}
+
 export interface PulseClientEvents {
   /** Every frame from the server, before the events below (for tools that show the raw protocol). */
   frame: ServerFrame;
@@ -86,6 +96,8 @@ export interface PulseClientEvents {
   /** The online list changed (a snapshot or a presence message). */
   online: readonly OnlineEntry[];
   state: ClientState;
+  /** After the 'reconnecting' state: for a countdown ("reconnecting in 3 s"). */
+  retry: RetryInfo;
   error: PulseError;
 }
 
@@ -143,6 +155,11 @@ export class PulseClient {
   /** Who is online, ordered by name: a snapshot kept up to date by presence messages. */
   get online(): readonly OnlineEntry[] {
     return this.onlineList.list;
+  }
+
+  /** Users online across all instances, as the server last said: more than `online.length` when the list is truncated. */
+  get onlineCount(): number {
+    return this.onlineList.count;
   }
 
   /** False while `online` may be partial: before the first snapshot, after a drop, or past a truncated message. */
@@ -327,12 +344,13 @@ export class PulseClient {
       return;
     }
     this.setState('reconnecting');
+    const error = new PulseError('DISCONNECTED', `the connection closed: ${describeClose(code, reason)}`, true);
     if (code === CloseCode.GOING_AWAY) {
       this.attempt = 0;
-      this.schedule(drainDelay(this.backoff, this.random));
+      this.schedule(drainDelay(this.backoff, this.random), error, { code, reason });
     } else {
-      this.emit('error', new PulseError('DISCONNECTED', `the connection closed: ${describeClose(code, reason)}`, true));
-      this.schedule(backoffDelay(this.backoff, this.attempt++, this.random));
+      this.emit('error', error);
+      this.schedule(backoffDelay(this.backoff, this.attempt++, this.random), error, { code, reason });
     }
   }
 
@@ -363,15 +381,16 @@ export class PulseClient {
     }
     this.emit('error', error);
     this.setState('reconnecting');
-    this.schedule(backoffDelay(this.backoff, this.attempt++, this.random));
+    this.schedule(backoffDelay(this.backoff, this.attempt++, this.random), error);
   }
 
-  private schedule(delayMs: number): void {
+  private schedule(delayMs: number, error: PulseError, close?: RetryInfo['close']): void {
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (this.wanted) void this.open();
     }, delayMs);
+    this.emit('retry', close ? { delayMs, error, close } : { delayMs, error });
   }
 
   /** Stops for good: retrying cannot help. */

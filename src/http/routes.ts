@@ -2,13 +2,14 @@
 // produced it (a route, validation, Fastify itself), answers the one body of src/protocol/codes.ts:
 // {"statusCode":400,"code":"INVALID_NUMBER","error":"Bad Request","message":"n must be an integer"}.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { parseIntegerText } from '../fibonacci/parse.js';
 import type { FibonacciService } from '../fibonacci/service.js';
 import type { Admission } from '../gateway/admission.js';
-import { ASYNCAPI_FILE, WEB_DIR } from '../paths.js';
+import { ASYNCAPI_FILE, WEB_BUNDLE_DIR, WEB_DIR } from '../paths.js';
 import { toOnlineUser } from '../presence/online-users.js';
 import type { Presence } from '../presence/presence.js';
 import type { SessionHistory } from '../presence/session-history.js';
@@ -168,5 +169,14 @@ export async function registerHttpRoutes(app: FastifyInstance, deps: HttpDeps): 
     return `{"n":${answer.n},"value":"${answer.value}","digits":${answer.digits}}`;
   });
 
-  await app.register(fastifyStatic, { root: WEB_DIR, index: 'index.html', wildcard: false });
+  // The page: web/'s files as they are, and its script as scripts/build-web.ts bundled it from
+  // web/app.ts (whose source is not served). Routes are made from the files there at start.
+  const bundled = existsSync(join(WEB_BUNDLE_DIR, 'app.js'));
+  if (!bundled) app.log.warn(`the web page's script ${join(WEB_BUNDLE_DIR, 'app.js')} is missing: run npm run build`);
+  await app.register(fastifyStatic, {
+    root: bundled ? [WEB_BUNDLE_DIR, WEB_DIR] : WEB_DIR,
+    index: 'index.html',
+    wildcard: false,
+    globIgnore: ['**/*.ts'],
+  });
 }

@@ -1,11 +1,13 @@
-// Browser tests of the web client (web/) against a real Pulse, driven by playwright-core and
-// Debian's chromium. Without /usr/bin/chromium one skipped test says so, unless BROWSER_REQUIRED=1
-// (CI), in which case it fails. CHROMIUM_PATH points at another chromium binary.
+// Browser tests of the web client (web/, bundled first by scripts/build-web.ts) against a real
+// Pulse, driven by playwright-core and Debian's chromium. Without /usr/bin/chromium one skipped
+// test says so, unless BROWSER_REQUIRED=1 (CI), in which case it fails. CHROMIUM_PATH points at
+// another chromium binary.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Page, type WebSocketRoute } from 'playwright-core';
 import { SignJWT } from 'jose';
+import { buildWeb } from '../../scripts/build-web.js';
 import { startPulse } from '../helpers/pulse.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -34,6 +36,9 @@ if (!hasBrowser) {
 // Without a browser the suites are not registered at all: the one test above says why.
 const browserSuite: (name: string, options: { timeout: number }, fn: () => void) => void = hasBrowser ? describe : () => undefined;
 
+// The page is served as built: build it now, so that the tests never see a stale bundle.
+if (hasBrowser) await buildWeb();
+
 let browser: Browser | undefined;
 async function getBrowser(): Promise<Browser> {
   browser ??= await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
@@ -51,7 +56,30 @@ interface Watched {
   dialogs: string[];
 }
 
-async function openPage(url: string, options: { ignoreConsole?: RegExp } = {}): Promise<Watched> {
+/**
+ * Counts the WebSockets the page opens, in `webSocketsOpened`. A string, not a function: tsx would
+ * wrap a function's inner functions in a __name() the page lacks.
+ */
+const COUNT_WEBSOCKETS = `
+  const opened = { count: 0 };
+  window.WebSocket = new Proxy(window.WebSocket, {
+    construct: (target, args) => { opened.count++; return Reflect.construct(target, args); },
+  });
+  Object.defineProperty(window, 'webSocketsOpened', { get: () => opened.count });
+`;
+
+const webSocketsOpened = (page: Page) => page.evaluate(() => (globalThis as unknown as { webSocketsOpened: number }).webSocketsOpened);
+
+/** Upgrades the server refused so far, whatever the status. */
+async function upgradesRejected(baseUrl: string): Promise<number> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('pulse_upgrades_rejected_total'))
+    .reduce((sum, line) => sum + Number(line.split(' ').at(-1)), 0);
+}
+
+async function openPage(url: string, options: { ignoreConsole?: RegExp; initScript?: string } = {}): Promise<Watched> {
   const context = await (await getBrowser()).newContext({ viewport: { width: 1200, height: 800 } });
   const page = await context.newPage();
   const problems: string[] = [];
@@ -74,6 +102,7 @@ async function openPage(url: string, options: { ignoreConsole?: RegExp } = {}): 
       console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`);
     });
   });
+  if (options.initScript) await page.addInitScript(options.initScript);
   await page.goto(url);
   return { context, page, problems, dialogs };
 }
@@ -310,6 +339,53 @@ browserSuite('web client, open mode', { timeout: 240_000 }, () => {
     }
   });
 
+  // The server refuses these names with HTTP 400, which a browser only sees as 1006: a page that
+  // retried on 1006 would try forever. PulseClient checks the name first and never tries.
+  for (const [label, badName, why] of [
+    ['x² (a superscript is no decimal digit)', 'x²', /"²" is not allowed/],
+    ['a name of 40 letters', 'a'.repeat(40), /40 characters/],
+  ] as const) {
+    test(`?name= ${label}: the page says why it cannot connect and stops trying`, async () => {
+      const refusedBefore = await upgradesRejected(pulse.baseUrl);
+      const bad = await openPage(`${pulse.baseUrl}/?name=${encodeURIComponent(badName)}`, { initScript: COUNT_WEBSOCKETS });
+      try {
+        await bad.page.waitForSelector('#name-error:not([hidden])', WAIT);
+        const message = (await bad.page.textContent('#name-error')) ?? '';
+        assert.match(message, why);
+        assert.match(message, /a name is 1-32 letters, digits/);
+        assert.match((await bad.page.textContent('#connection-error')) ?? '', /display name is not accepted/);
+        assert.equal(await bad.page.isVisible('#connection-error'), true);
+        assert.equal(await bad.page.getAttribute('#state', 'data-state'), 'closed');
+        assert.equal(await bad.page.textContent('#toggle-connection'), 'Connect');
+        // Long enough for a few backoff rounds (the first bound is 0.5 s): nothing more happens.
+        await bad.page.waitForTimeout(2_000);
+        assert.equal(await bad.page.getAttribute('#state', 'data-state'), 'closed');
+        assert.equal(await webSocketsOpened(bad.page), 0, 'no WebSocket at all: the name is checked before');
+        assert.ok((await upgradesRejected(pulse.baseUrl)) - refusedBefore <= 2, 'the server saw at most two attempts');
+        assert.equal(await bad.page.inputValue('#name'), badName);
+        assertClean(bad);
+      } finally {
+        await bad.context.close();
+      }
+    });
+  }
+
+  test('the name form refuses a bad name and keeps the connection it has', async () => {
+    const page = await openPage(`${pulse.baseUrl}/?name=Katherine`);
+    try {
+      await waitOpen(page.page);
+      await page.page.fill('#name', 'x²');
+      await page.page.click('#name-form button[type="submit"]');
+      await page.page.waitForSelector('#name-error:not([hidden])', WAIT);
+      assert.match((await page.page.textContent('#name-error')) ?? '', /"²" is not allowed/);
+      assert.equal(await page.page.getAttribute('#state', 'data-state'), 'open');
+      assert.equal(await page.page.textContent('#me strong'), 'Katherine');
+      assertClean(page);
+    } finally {
+      await page.context.close();
+    }
+  });
+
   test('the name form persists the name and reconnects under it', async () => {
     const page = await openPage(`${pulse.baseUrl}/`);
     try {
@@ -373,6 +449,37 @@ browserSuite('web client, token mode: names are always text', { timeout: 240_000
     } finally {
       await alice.context.close();
       await evil.context.close();
+    }
+  });
+
+  test('an expired token: the page shows the server\'s reason and stops trying', async () => {
+    const expired = await new SignJWT({ name: 'Late' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('late')
+      .setIssuedAt(Math.floor(Date.now() / 1000) - 3600)
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+      .sign(new TextEncoder().encode(secret));
+    const refusedBefore = await upgradesRejected(pulse.baseUrl);
+    // Chromium reports the refused handshake and the pre-check's 401 on its own: expected here.
+    const late = await openPage(`${pulse.baseUrl}/?token=${expired}`, {
+      initScript: COUNT_WEBSOCKETS,
+      ignoreConsole: /WebSocket connection to .* failed|status of 401/,
+    });
+    try {
+      await late.page.waitForSelector('#connection-error:not([hidden])', WAIT);
+      const message = (await late.page.textContent('#connection-error')) ?? '';
+      assert.match(message, /token expired/);
+      assert.match(message, /UNAUTHORIZED/);
+      assert.equal(await late.page.getAttribute('#state', 'data-state'), 'closed');
+      await late.page.waitForTimeout(2_000);
+      assert.equal(await late.page.getAttribute('#state', 'data-state'), 'closed');
+      assert.equal(await webSocketsOpened(late.page), 1, 'one attempt, explained by the pre-check, no retry');
+      const refused = (await upgradesRejected(pulse.baseUrl)) - refusedBefore;
+      assert.ok(refused >= 1 && refused <= 2, `the server refused ${refused} attempts: at least the one, at most two`);
+      assert.deepEqual(late.problems.filter((p) => !/^HTTP 401 for .*\/api\/admission\?/.test(p)), []);
+      assert.deepEqual(late.dialogs, []);
+    } finally {
+      await late.context.close();
     }
   });
 });

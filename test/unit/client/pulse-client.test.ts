@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
-import { PulseClient, PulseError, type ClientState, type PulseClientOptions } from '../../../src/client/index.js';
+import { PulseClient, PulseError, type ClientState, type PulseClientOptions, type RetryInfo } from '../../../src/client/index.js';
 import { FakePulseServer } from '../../helpers/fake-pulse-server.js';
 
 let server: FakePulseServer;
@@ -27,7 +27,7 @@ function client(options: Partial<PulseClientOptions> = {}): PulseClient {
 }
 
 /** Resolves with the first event of `kind` that `test` accepts. */
-function next<E extends 'state' | 'error' | 'online' | 'time'>(c: PulseClient, kind: E, accept: (value: never) => boolean = () => true, timeoutMs = 5_000) {
+function next<E extends 'state' | 'error' | 'online' | 'time' | 'retry'>(c: PulseClient, kind: E, accept: (value: never) => boolean = () => true, timeoutMs = 5_000) {
   return new Promise<unknown>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no ${kind} event within ${timeoutMs} ms`)), timeoutMs);
     const off = c.on(kind, (value) => {
@@ -155,6 +155,32 @@ test('a name that breaks the rule is refused before any connection is tried', as
   assert.equal(server.prechecks, 0);
 });
 
+test('retry: every scheduled attempt says how long until it starts and why, with the close code of a drop', async () => {
+  const c = client({ backoff: { baseMs: 200, capMs: 200 }, random: () => 0.5 });
+  const states: ClientState[] = [];
+  c.on('state', (s) => states.push(s));
+  await c.connect();
+  let retried = next(c, 'retry');
+  (await server.connection(0)).socket.close(4000, 'test drop');
+  const drop = (await retried) as RetryInfo;
+  assert.equal(drop.delayMs, 100, 'half of the 200 ms bound');
+  assert.deepEqual(drop.close, { code: 4000, reason: 'test drop' });
+  assert.equal(drop.error.code, 'DISCONNECTED');
+  assert.equal(drop.error.retryable, true);
+  assert.equal(states.at(-1), 'reconnecting', 'announced after the state');
+  await next(c, 'state', (s: ClientState) => s === 'open');
+  // A refused attempt: no close code to show, the pre-check's reason instead.
+  server.refusal = { status: 503, code: 'SERVER_FULL', message: 'server full' };
+  retried = next(c, 'retry', (info: RetryInfo) => info.close === undefined);
+  (await server.connection(1)).socket.close(4000, 'test drop');
+  const refused = (await retried) as RetryInfo;
+  assert.equal(refused.error.code, 'SERVER_FULL');
+  assert.equal(refused.error.message, 'server full');
+  assert.equal(refused.delayMs, 100);
+  server.refusal = undefined;
+  await next(c, 'state', (s: ClientState) => s === 'open');
+});
+
 test('a refusal retrying can fix (503 full, draining) is retried until it passes', async () => {
   server.refusal = { status: 503, code: 'SERVER_FULL', message: 'server full' };
   const c = client();
@@ -194,6 +220,7 @@ test('online: the snapshot, then joins and leaves, and a new snapshot after a tr
   await seeded;
   assert.deepEqual(c.online.map((u) => u.id), ['ada']);
   assert.equal(c.onlineComplete, true);
+  assert.equal(c.onlineCount, 1);
   let changed = next(c, 'online');
   server.presence({ online: 2, joined: [{ id: 'bob', name: 'bob' }], left: [] });
   await changed;
@@ -209,6 +236,7 @@ test('online: the snapshot, then joins and leaves, and a new snapshot after a tr
   server.presence({ online: 4, joined: [{ id: 'u0', name: 'u0' }], left: [], truncated: true, joinedCount: 3, leftCount: 0 });
   await reseeded;
   assert.equal(c.onlineComplete, true);
+  assert.equal(c.onlineCount, 4);
   assert.equal(conn.received.length, usersAsked, 'answered at once, nothing held');
 });
 
