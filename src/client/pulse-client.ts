@@ -87,6 +87,8 @@ export interface PulseClientEvents {
   online: readonly OnlineEntry[];
   state: ClientState;
   error: PulseError;
+  /** The connection is down or an attempt failed (`reason`), and the next attempt comes after `delayMs`. */
+  retry: { reason: PulseError; delayMs: number };
 }
 
 type Listener<T> = (payload: T) => void;
@@ -148,6 +150,11 @@ export class PulseClient {
   /** False while `online` may be partial: before the first snapshot, after a drop, or past a truncated message. */
   get onlineComplete(): boolean {
     return this.onlineList.complete;
+  }
+
+  /** Users online across all instances, as the server last said: more than `online` holds when the list is partial. */
+  get onlineCount(): number {
+    return this.onlineList.count;
   }
 
   on<E extends keyof PulseClientEvents>(event: E, listener: Listener<PulseClientEvents[E]>): () => void {
@@ -249,10 +256,14 @@ export class PulseClient {
       this.watchSilence(socket, this.options.silenceMs ?? 2_500);
       if (frame) this.onFrame(frame);
     };
-    socket.onclose = (event) => {
-      if (this.socket === socket) void this.onDropped(event.code, event.reason, welcomed, query);
+    // A close event follows an error; the error says why an attempt failed where the runtime tells (Node, not browsers).
+    let failure: unknown;
+    socket.onerror = (event) => {
+      failure = (event as { error?: unknown }).error;
     };
-    socket.onerror = ignore; // a close event follows
+    socket.onclose = (event) => {
+      if (this.socket === socket) void this.onDropped(event.code, event.reason, welcomed, query, failure);
+    };
   }
 
   private async connectionQuery(): Promise<URLSearchParams> {
@@ -308,7 +319,7 @@ export class PulseClient {
     if (!head.done) head.settle(frame);
   }
 
-  private async onDropped(code: number, reason: string, welcomed: boolean, query: URLSearchParams): Promise<void> {
+  private async onDropped(code: number, reason: string, welcomed: boolean, query: URLSearchParams, failure?: unknown): Promise<void> {
     this.socket = undefined;
     this.clearTimers();
     this.onlineList.markStale();
@@ -316,29 +327,30 @@ export class PulseClient {
     if (!this.wanted) return;
     if (!welcomed) {
       // A browser cannot read why an upgrade was refused: the pre-check answers the same question as JSON.
-      const refusal = await this.explainRefusal(query, code, reason);
+      const refusal = await this.explainRefusal(query, code, reason, failure);
       if (!this.wanted) return;
       if (!refusal.retryable) this.stop(refusal);
       else this.retryAfterFailure(refusal);
       return;
     }
+    const closed = new PulseError('DISCONNECTED', `the connection closed: ${describeClose(code, reason)}`, true);
     if (this.options.reconnect === false) {
-      this.stop(new PulseError('DISCONNECTED', `the connection closed: ${describeClose(code, reason)}`, true));
+      this.stop(closed);
       return;
     }
     this.setState('reconnecting');
     if (code === CloseCode.GOING_AWAY) {
       this.attempt = 0;
-      this.schedule(drainDelay(this.backoff, this.random));
+      this.schedule(drainDelay(this.backoff, this.random), closed);
     } else {
-      this.emit('error', new PulseError('DISCONNECTED', `the connection closed: ${describeClose(code, reason)}`, true));
-      this.schedule(backoffDelay(this.backoff, this.attempt++, this.random));
+      this.emit('error', closed);
+      this.schedule(backoffDelay(this.backoff, this.attempt++, this.random), closed);
     }
   }
 
-  private async explainRefusal(query: URLSearchParams, code: number, reason: string): Promise<PulseError> {
+  private async explainRefusal(query: URLSearchParams, code: number, reason: string, failure: unknown): Promise<PulseError> {
     const fetchFn = this.options.fetch ?? globalThis.fetch;
-    const fallback = new PulseError('DISCONNECTED', `could not connect to ${this.options.url} (${describeClose(code, reason)})`, true);
+    const fallback = new PulseError('DISCONNECTED', `could not connect to ${this.options.url} (${describeClose(code, reason)})`, true, undefined, failure);
     if (typeof fetchFn !== 'function') return fallback;
     try {
       const response = await fetchFn(withQuery(this.options.admissionUrl ?? admissionUrlFor(this.options.url), query), {
@@ -363,15 +375,16 @@ export class PulseClient {
     }
     this.emit('error', error);
     this.setState('reconnecting');
-    this.schedule(backoffDelay(this.backoff, this.attempt++, this.random));
+    this.schedule(backoffDelay(this.backoff, this.attempt++, this.random), error);
   }
 
-  private schedule(delayMs: number): void {
+  private schedule(delayMs: number, reason: PulseError): void {
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (this.wanted) void this.open();
     }, delayMs);
+    this.emit('retry', { reason, delayMs });
   }
 
   /** Stops for good: retrying cannot help. */
