@@ -1,7 +1,6 @@
 // Interactive mode: live clock, presence, answers to what the user types, automatic reconnect.
 
 import { createInterface } from 'node:readline';
-import type { Interface } from 'node:readline';
 import type WebSocket from 'ws';
 import type { CliOptions } from './args.js';
 import { connectUrl } from './args.js';
@@ -19,7 +18,9 @@ import {
   formatWelcome,
   isTransientStatus,
 } from './format.js';
-import { EXIT_CONNECTION, EXIT_OK, closeQuietly } from './oneshot.js';
+import { EXIT_CONNECTION, EXIT_OK } from './exit-codes.js';
+import { closeQuietly } from './oneshot.js';
+import { Screen, type Terminal } from './screen.js';
 import { ConnectError, dial, displayUrl } from './socket.js';
 
 /** No frame for this long (the clock ticks every second) → the connection is presumed dead. */
@@ -57,56 +58,6 @@ function rawFrameId(frame: string): string | number | null {
     // answered INVALID_JSON, id null
   }
   return null;
-}
-
-export interface Terminal {
-  input: NodeJS.ReadableStream & { isTTY?: boolean };
-  output: NodeJS.WritableStream & { isTTY?: boolean };
-  error: NodeJS.WritableStream;
-}
-
-/** Where lines go: above a live status line on a terminal, plain lines otherwise. */
-class Screen {
-  private statusText = '';
-  constructor(
-    private readonly term: Terminal,
-    private readonly rl: Interface | null,
-    readonly live: boolean,
-  ) {}
-
-  print(line: string): void {
-    if (!this.live) {
-      this.term.output.write(`${line}\n`);
-      return;
-    }
-    this.term.output.write(`\r\x1b[K${line}\n`);
-    this.redraw();
-  }
-
-  printError(line: string): void {
-    if (this.live) this.print(line);
-    else this.term.error.write(`${line}\n`);
-  }
-
-  status(text: string): void {
-    if (!this.live || text === this.statusText) return;
-    this.statusText = text;
-    this.redraw();
-  }
-
-  private redraw(): void {
-    if (this.rl) {
-      this.rl.setPrompt(`${this.statusText} > `);
-      this.rl.prompt(true);
-    } else {
-      this.term.output.write(`\r\x1b[K${this.statusText}`);
-    }
-  }
-
-  /** Leaves the terminal on a clean line. */
-  end(): void {
-    if (this.live) this.term.output.write('\r\x1b[K');
-  }
 }
 
 export function runInteractive(opts: CliOptions, term: Terminal): Promise<number> {

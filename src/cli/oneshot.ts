@@ -6,12 +6,8 @@ import { connectUrl } from './args.js';
 import { fibonacciRequest, parseServerFrame, usersRequest } from './frames.js';
 import type { ServerFrame } from './frames.js';
 import { describeClose, describeConnectFailure, formatError, formatUserRow } from './format.js';
+import { EXIT_CONNECTION, EXIT_OK, EXIT_SERVER_ERROR } from './exit-codes.js';
 import { ConnectError, dial } from './socket.js';
-
-export const EXIT_OK = 0;
-export const EXIT_SERVER_ERROR = 1;
-export const EXIT_CONNECTION = 2;
-export const EXIT_USAGE = 64;
 
 const REQUEST_ID = 'cli';
 const ANSWER_TIMEOUT_MS = 60_000;
