@@ -1,4 +1,6 @@
-// Where interactive mode's lines go: above a live status line on a terminal, plain lines otherwise.
+// Where interactive mode's lines go: above a live status line on a terminal, plain lines
+// otherwise; in --json mode stdout carries the server's frames only and everything else goes to
+// stderr.
 
 import type { Interface } from 'node:readline';
 
@@ -8,15 +10,19 @@ export interface Terminal {
   error: NodeJS.WritableStream;
 }
 
-/** Where lines go: above a live status line on a terminal, plain lines otherwise. */
 export class Screen {
   private statusText = '';
+
   constructor(
     private readonly term: Terminal,
+    /** The prompt to redraw under the lines, when the user types on this terminal. */
     private readonly rl: Interface | null,
+    /** A terminal: lines scroll above a status line. */
     readonly live: boolean,
+    private readonly json: boolean,
   ) {}
 
+  /** A line of the conversation: an answer, a join, the welcome. */
   print(line: string): void {
     if (!this.live) {
       this.term.output.write(`${line}\n`);
@@ -26,9 +32,21 @@ export class Screen {
     this.redraw();
   }
 
+  /** A remark about the session (queued, reconnecting, help). */
+  note(line: string): void {
+    if (this.json) this.term.error.write(`${line}\n`);
+    else this.print(line);
+  }
+
+  /** Why the session ends. */
   printError(line: string): void {
     if (this.live) this.print(line);
     else this.term.error.write(`${line}\n`);
+  }
+
+  /** A server frame, one JSON per line (--json). */
+  frame(json: string): void {
+    this.term.output.write(`${json}\n`);
   }
 
   status(text: string): void {
