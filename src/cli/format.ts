@@ -139,9 +139,17 @@ function describeRefusal(error: PulseError): string {
   return `${refusal.label}: ${message}${refusal.fix ? `; ${refusal.fix}` : ''}`;
 }
 
-/** The runtime's error for a connection that failed below HTTP, in words; undefined without one. */
+/**
+ * `ws`'s words for an upgrade answered with plain HTTP. PulseClient's pre-check explains a refusal
+ * by the server's admission; this is what is left, mostly a path that is not /ws (a 404).
+ */
+const UNEXPECTED_RESPONSE = /^Unexpected server response: (\d{3})$/;
+
+/** The runtime's error for a connection that failed below the WebSocket, in words; undefined without one. */
 function describeNetworkFailure(cause: unknown): string | undefined {
   if (!(cause instanceof Error)) return undefined;
+  const status = UNEXPECTED_RESPONSE.exec(cause.message)?.[1];
+  if (status !== undefined) return `HTTP ${status}${status === '404' ? ' (no WebSocket endpoint at this path; try /ws)' : ''}`;
   const code = (cause as NodeJS.ErrnoException).code;
   const reason = (code && NETWORK_FAILURES[code]) || sanitize(cause.message);
   return code && !reason.includes(code) ? `${reason} (${code})` : reason;

@@ -116,7 +116,8 @@ test('failures below HTTP say what the network said', () => {
   assert.equal(describeFailure(failed(errno('ECONNREFUSED')), url), 'cannot connect to ws://h/ws: connection refused (is the server running?) (ECONNREFUSED)');
   assert.equal(describeFailure(failed(errno('ENOTFOUND')), url), 'cannot connect to ws://h/ws: unknown host (ENOTFOUND)');
   assert.equal(describeFailure(failed(errno('EHOSTUNREACH')), url), 'cannot connect to ws://h/ws: connect EHOSTUNREACH 127.0.0.1:9');
-  assert.equal(describeFailure(failed(new Error('Unexpected server response: 404')), url), 'cannot connect to ws://h/ws: Unexpected server response: 404');
+  assert.equal(describeFailure(failed(new Error('Unexpected server response: 404')), url), 'cannot connect to ws://h/ws: HTTP 404 (no WebSocket endpoint at this path; try /ws)');
+  assert.equal(describeFailure(failed(new Error('Unexpected server response: 502')), url), 'cannot connect to ws://h/ws: HTTP 502');
   assert.equal(describeFailure(failed(), url), 'could not connect to ws://h/ws (1006 the connection was lost)', 'a browser-like runtime: PulseClient\'s own words');
 });
 
