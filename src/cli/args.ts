@@ -33,7 +33,7 @@ Options:
                   http(s):// is accepted, a bare host:port gets /ws
   --name NAME     display name (1-32 letters, digits, space, . _ -)
   --token JWT     token when the server requires one (default: $PULSE_TOKEN);
-                  sent as Authorization: Bearer
+                  sent as ?token= in the URL, as browsers do; never printed
   --fib N         print F(N) (digits only) and exit
   --users         print online users, one per line: name<TAB>id<TAB>sessions
   --json          print the server's frames as they arrive, one JSON per line
@@ -126,12 +126,4 @@ export function normaliseUrl(raw: string): { ok: true; url: string } | { ok: fal
   if (url.pathname === '/' || url.pathname === '') url.pathname = '/ws';
   url.hash = '';
   return { ok: true, url: url.toString() };
-}
-
-/** The URL to dial: the endpoint plus `name` and, for the one-shot modes, `presence=0`. */
-export function connectUrl(base: string, opts: { name?: string; presence: boolean }): string {
-  const url = new URL(base);
-  if (opts.name !== undefined) url.searchParams.set('name', opts.name);
-  if (!opts.presence) url.searchParams.set('presence', '0');
-  return url.toString();
 }

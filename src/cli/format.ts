@@ -1,6 +1,7 @@
-// Turning server frames and connection events into the lines pulse-client prints. Pure.
+// The lines pulse-client prints, from the server's frames and PulseClient's errors. Pure.
 
-import type { OnlineUser, ServerFrame, UserRef } from './frames.js';
+import type { PulseError } from '../client/index.js';
+import type { ErrorFrame, FibonacciFrame, OnlineUser, PresenceFrame, ServerFrame, UserRef, UsersFrame, WelcomeFrame } from '../protocol/frames.js';
 
 /**
  * Names are any text under JWT auth (docs/design.md §6): never let them drive the terminal.
@@ -22,7 +23,7 @@ export function formatClock(iso: string): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
-export function formatUser(u: UserRef): string {
+function formatUser(u: UserRef): string {
   const name = sanitize(u.name);
   return u.id === u.name ? name : `${name} (${sanitize(u.id)})`;
 }
@@ -31,7 +32,15 @@ export function formatOnline(n: number): string {
   return `${n} online`;
 }
 
-export function formatPresence(frame: Extract<ServerFrame, { type: 'presence' }>): string[] {
+/** The status line of a live terminal: clock, connection state, online count. */
+export function formatStatus(clock: string, state: string, online: number | undefined): string {
+  const parts = [clock || '---------- --:--:--'];
+  if (state) parts.push(state);
+  if (online !== undefined) parts.push(formatOnline(online));
+  return parts.join(' · ');
+}
+
+export function formatPresence(frame: PresenceFrame): string[] {
   const lines = [...frame.joined.map((u) => `+ ${formatUser(u)} joined`), ...frame.left.map((u) => `- ${formatUser(u)} left`)];
   if (frame.truncated) {
     const moreJoined = (frame.joinedCount ?? frame.joined.length) - frame.joined.length;
@@ -48,94 +57,105 @@ export function formatUserRow(u: OnlineUser): string {
 }
 
 /** The `/users` answer in interactive mode. */
-export function formatUsersReply(frame: Extract<ServerFrame, { type: 'users' }>): string[] {
+export function formatUsersReply(frame: UsersFrame): string[] {
   const lines = [`${formatOnline(frame.online)}:`];
   for (const u of frame.users) lines.push(`  ${formatUser(u)} · ${u.sessions} session${u.sessions === 1 ? '' : 's'}`);
   if (frame.truncated) lines.push(`  … ${frame.online - frame.users.length} more not shown`);
   return lines;
 }
 
-export function formatFibonacci(frame: Extract<ServerFrame, { type: 'fibonacci' }>): string {
+export function formatFibonacci(frame: FibonacciFrame): string {
   return `F(${frame.n}) = ${frame.value}`;
 }
 
-export function formatError(frame: Extract<ServerFrame, { type: 'error' }>): string {
-  return `error ${sanitize(frame.code)}: ${sanitize(frame.message)}`;
+/** An error frame, or a PulseError carrying a server's code. */
+export function formatError(error: ErrorFrame | PulseError): string {
+  return `error ${sanitize(error.code)}: ${sanitize(error.message)}`;
 }
 
-export function formatWelcome(frame: Extract<ServerFrame, { type: 'welcome' }>, url: string): string {
+export function formatWelcome(frame: WelcomeFrame, url: string): string {
   return `connected to ${url} as ${formatUser(frame.user)}`;
 }
 
-/** What an HTTP status from a refused upgrade means (docs/design.md §3). */
-export function describeHttpStatus(status: number): string {
-  switch (status) {
-    case 400:
-      return 'bad request: check --name (1-32 letters, digits, space, . _ -)';
-    case 401:
-      return 'unauthorized: bad or missing token (--token or PULSE_TOKEN)';
-    case 403:
-      return 'forbidden: origin not allowed';
-    case 404:
-      return 'not found: no WebSocket endpoint at this path (try /ws)';
-    case 429:
-      return 'too many connections from this address';
-    case 503:
-      return 'server full or draining';
+/** The server's answer to a question typed in interactive mode; `label` is what was typed. */
+export function formatAnswer(frame: ServerFrame, label: string): string[] {
+  switch (frame.type) {
+    case 'fibonacci':
+      return [formatFibonacci(frame)];
+    case 'users':
+      return formatUsersReply(frame);
+    case 'error':
+      return [`${formatError(frame)} (for ${sanitize(label)})`];
     default:
-      return status >= 500 ? 'server error' : 'upgrade refused';
+      return [sanitize(JSON.stringify(frame))];
   }
 }
 
-/** Statuses worth retrying: the same request may succeed later. */
-export function isTransientStatus(status: number): boolean {
-  return status === 429 || status === 408 || status >= 500;
+/** A question whose answer will not come: the connection went, or the answer took too long. */
+export function formatUnanswered(error: PulseError, label: string): string {
+  return `no answer to ${sanitize(label)}: ${sanitize(error.message)}`;
 }
 
-export interface ConnectFailure {
-  url: string;
-  /** HTTP status when the server answered the upgrade with plain HTTP. */
-  status?: number;
-  /** Short body of that answer, if any. */
-  body?: string;
-  /** Node error code (ECONNREFUSED, ENOTFOUND, …) or the error message. */
-  code?: string;
-  message?: string;
-}
-
-export function describeConnectFailure(f: ConnectFailure): string {
-  if (f.status !== undefined) {
-    const body = f.body?.trim() ? ` — ${sanitize(f.body.trim().slice(0, 200))}` : '';
-    return `cannot connect to ${f.url}: HTTP ${f.status} (${describeHttpStatus(f.status)})${body}`;
+/** The URL without its query or credentials: what messages show. */
+export function displayUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.search = '';
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return url;
   }
-  const reason =
-    f.code === 'ECONNREFUSED'
-      ? 'connection refused (is the server running?)'
-      : f.code === 'ENOTFOUND' || f.code === 'EAI_AGAIN'
-        ? 'unknown host'
-        : f.code === 'ETIMEDOUT' || f.code === 'TIMEOUT'
-          ? 'timed out'
-          : f.code === 'ECONNRESET'
-            ? 'connection reset'
-            : (f.message ?? f.code ?? 'unknown error');
-  const code = f.code && !reason.includes(f.code) ? ` (${f.code})` : '';
-  return `cannot connect to ${f.url}: ${reason}${code}`;
 }
 
-/** Close codes of docs/design.md §3, for the "disconnected" line. */
-export function describeClose(code: number, reason: string): string {
-  const meaning: Record<number, string> = {
-    1000: 'closed normally',
-    1001: 'server shutting down',
-    1003: 'binary frame refused',
-    1005: 'closed without a code',
-    1006: 'connection lost',
-    1007: 'invalid UTF-8',
-    1008: 'policy violation (rate-limit abuse or token expired)',
-    1009: 'message too big',
-    1011: 'server internal error',
-    1013: 'server overloaded or client too slow',
-  };
-  const text = meaning[code] ?? 'closed';
-  return `${text} (${code}${reason ? `: ${sanitize(reason)}` : ''})`;
+/** What the CLI adds to a refusal's own message: a word for it, and the option that fixes it. */
+const REFUSALS: Readonly<Record<string, { label: string; fix?: string }>> = {
+  INVALID_NAME: { label: 'the server refuses the name', fix: 'check --name' },
+  UNAUTHORIZED: { label: 'unauthorized', fix: 'check --token or PULSE_TOKEN' },
+  ORIGIN_NOT_ALLOWED: { label: 'forbidden' },
+};
+
+/** Node's codes for a connection that failed below HTTP, in words. */
+const NETWORK_FAILURES: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused (is the server running?)',
+  ENOTFOUND: 'unknown host',
+  EAI_AGAIN: 'unknown host',
+  ETIMEDOUT: 'timed out',
+  ECONNRESET: 'connection reset',
+};
+
+/** Why a connection could not be made: the server's refusal (HTTP status, code, message) or the network's. */
+export function describeFailure(error: PulseError, url: string): string {
+  if (error.status !== undefined) return `cannot connect to ${url}: HTTP ${error.status} (${describeRefusal(error)})`;
+  const network = describeNetworkFailure(error.cause);
+  return network === undefined ? sanitize(error.message) : `cannot connect to ${url}: ${network}`;
+}
+
+function describeRefusal(error: PulseError): string {
+  const message = sanitize(error.message);
+  const refusal = REFUSALS[error.code];
+  if (!refusal) return message;
+  return `${refusal.label}: ${message}${refusal.fix ? `; ${refusal.fix}` : ''}`;
+}
+
+/**
+ * `ws`'s words for an upgrade answered with plain HTTP. PulseClient's pre-check explains a refusal
+ * by the server's admission; this is what is left, mostly a path that is not /ws (a 404).
+ */
+const UNEXPECTED_RESPONSE = /^Unexpected server response: (\d{3})$/;
+
+/** The runtime's error for a connection that failed below the WebSocket, in words; undefined without one. */
+function describeNetworkFailure(cause: unknown): string | undefined {
+  if (!(cause instanceof Error)) return undefined;
+  const status = UNEXPECTED_RESPONSE.exec(cause.message)?.[1];
+  if (status !== undefined) return `HTTP ${status}${status === '404' ? ' (no WebSocket endpoint at this path; try /ws)' : ''}`;
+  const code = (cause as NodeJS.ErrnoException).code;
+  const reason = (code && NETWORK_FAILURES[code]) || sanitize(cause.message);
+  return code && !reason.includes(code) ? `${reason} (${code})` : reason;
+}
+
+/** The state of a scheduled reconnect, for the status line and the line that announces it. */
+export function formatReconnecting(delayMs: number, attempt: number): string {
+  return `reconnecting in ${(delayMs / 1000).toFixed(1)}s (attempt ${attempt})`;
 }

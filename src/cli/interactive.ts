@@ -1,34 +1,36 @@
-// Interactive mode: live clock, presence, answers to what the user types, automatic reconnect.
+// Interactive mode: a live clock, who joins and leaves, and answers to what the user types.
+// PulseClient keeps the connection (reconnects, silence detection, requests, the online count);
+// this session decides what each of its events looks like, and what each line typed asks.
+// Follow a session: start() → connect → welcome (questions typed meanwhile are asked) → ticks,
+// presence, answers → a drop: retry (or, once input has ended, exit 2) → end of input: the
+// answers still due are awaited → finish().
 
-import { createInterface } from 'node:readline';
-import type { Interface } from 'node:readline';
-import type WebSocket from 'ws';
+import { createInterface, type Interface } from 'node:readline';
+import { PulseError, type PulseClient } from '../client/index.js';
+import type { PresenceFrame, ServerFrame, TimeFrame, WelcomeFrame } from '../protocol/frames.js';
 import type { CliOptions } from './args.js';
-import { connectUrl } from './args.js';
-import { backoffDelay } from './backoff.js';
-import { fibonacciRequest, fibonacciRequestKeepsId, parseServerFrame, usersRequest } from './frames.js';
+import { createClient } from './client.js';
+import { EXIT_CONNECTION, EXIT_OK } from './exit-codes.js';
 import {
-  describeClose,
-  describeConnectFailure,
+  describeFailure,
+  displayUrl,
+  formatAnswer,
   formatClock,
   formatError,
-  formatFibonacci,
-  formatOnline,
   formatPresence,
-  formatUsersReply,
+  formatReconnecting,
+  formatStatus,
+  formatUnanswered,
   formatWelcome,
-  isTransientStatus,
+  sanitize,
 } from './format.js';
-import { EXIT_CONNECTION, EXIT_OK, closeQuietly } from './oneshot.js';
-import { ConnectError, dial, displayUrl } from './socket.js';
+import { readLine, type Question } from './questions.js';
+import { Screen, type Terminal } from './screen.js';
 
-/** No frame for this long (the clock ticks every second) → the connection is presumed dead. */
-const SILENCE_MS = 10_000;
-/** After end of input, how long to wait for outstanding answers. */
+/** After end of input, how long to wait for the answers still due. */
 const DRAIN_MS = 15_000;
+/** Questions kept while not connected; more are dropped. */
 const MAX_QUEUED = 100;
-/** Id of the users request sent on welcome to fill the status line's online count. */
-const STATUS_ID = 'status';
 
 const HELP = [
   'type an integer for its Fibonacci number, e.g. 10',
@@ -37,328 +39,213 @@ const HELP = [
   '/quit    exit (also Ctrl-C, Ctrl-D)',
 ];
 
-interface Request {
-  frame: string;
-  /** The id its answer will carry (null: answered with id null). */
-  id: string | number | null;
-  /** What the user typed, to say which request an error answers. */
-  label: string;
+export function runInteractive(opts: CliOptions, term: Terminal): Promise<number> {
+  return new Promise((resolve) => new InteractiveSession(opts, term, resolve).start());
 }
 
-/** The id a raw JSON frame typed by the user will be answered with. */
-function rawFrameId(frame: string): string | number | null {
-  try {
-    const v: unknown = JSON.parse(frame);
-    if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
-      const id = (v as Record<string, unknown>).id;
-      if (typeof id === 'string' || typeof id === 'number') return id;
-    }
-  } catch {
-    // answered INVALID_JSON, id null
-  }
-  return null;
-}
+class InteractiveSession {
+  private readonly client: PulseClient;
+  private readonly rl: Interface;
+  private readonly screen: Screen;
+  /** The user types on a terminal: a prompt with line editing. */
+  private readonly typing: boolean;
+  private readonly shownUrl: string;
+  /** Questions typed while not connected, asked as soon as the connection opens. */
+  private readonly queue: Question[] = [];
+  /** Questions asked whose answer has not come yet. */
+  private unanswered = 0;
+  private clock = '';
+  private stateText = 'connecting…';
+  private online: number | undefined;
+  /** Reconnect attempts since the last welcome. */
+  private attempt = 0;
+  private connected = false;
+  private inputEnded = false;
+  private finished = false;
+  private drainTimer: NodeJS.Timeout | undefined;
+  private readonly onSignal = () => this.finish(EXIT_OK);
 
-export interface Terminal {
-  input: NodeJS.ReadableStream & { isTTY?: boolean };
-  output: NodeJS.WritableStream & { isTTY?: boolean };
-  error: NodeJS.WritableStream;
-}
-
-/** Where lines go: above a live status line on a terminal, plain lines otherwise. */
-class Screen {
-  private statusText = '';
   constructor(
-    private readonly term: Terminal,
-    private readonly rl: Interface | null,
-    readonly live: boolean,
-  ) {}
+    private readonly opts: CliOptions,
+    term: Terminal,
+    private readonly exit: (code: number) => void,
+  ) {
+    this.typing = !opts.json && term.input.isTTY === true && term.output.isTTY === true;
+    this.rl = createInterface(
+      this.typing ? { input: term.input, output: term.output, terminal: true, historySize: 100 } : { input: term.input, terminal: false },
+    );
+    this.screen = new Screen(term, this.typing ? this.rl : null, !opts.json && term.output.isTTY === true, opts.json);
+    this.client = createClient(opts, { interactive: true });
+    this.shownUrl = displayUrl(opts.url);
+  }
 
-  print(line: string): void {
-    if (!this.live) {
-      this.term.output.write(`${line}\n`);
+  start(): void {
+    this.listenToClient();
+    this.listenToInput();
+    this.refreshStatus();
+    // A failure that ends the session is reported by the 'error' event (showError).
+    this.client.connect().catch(() => undefined);
+  }
+
+  private listenToClient(): void {
+    const client = this.client;
+    if (this.opts.json) client.on('frame', (frame) => this.screen.frame(JSON.stringify(frame)));
+    client.on('welcome', (welcome) => this.showWelcome(welcome));
+    client.on('time', (time) => this.showTime(time));
+    client.on('presence', (presence) => this.showPresence(presence));
+    client.on('online', () => this.showOnlineCount());
+    client.on('retry', ({ error, delayMs }) => this.showRetry(error, delayMs));
+    client.on('error', (error) => this.showError(error));
+  }
+
+  private listenToInput(): void {
+    this.rl.on('line', (line) => this.onLine(line));
+    this.rl.on('close', () => this.onInputEnd());
+    this.rl.on('SIGINT', this.onSignal);
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+  }
+
+  // ------------------------------------------------------------------ what the client reports
+
+  private showWelcome(welcome: WelcomeFrame): void {
+    this.attempt = 0;
+    this.connected = true;
+    this.stateText = '';
+    if (!this.opts.json) this.screen.print(formatWelcome(welcome, this.shownUrl));
+    for (const question of this.queue.splice(0)) this.send(question);
+    this.refreshStatus();
+  }
+
+  private showTime(time: TimeFrame): void {
+    this.clock = formatClock(time.now);
+    // A live terminal shows the clock in the status line; elsewhere each tick is a line.
+    if (!this.opts.json && !this.screen.live) this.screen.print(`time ${this.clock}`);
+    this.refreshStatus();
+  }
+
+  private showPresence(presence: PresenceFrame): void {
+    if (!this.opts.json) for (const line of formatPresence(presence)) this.screen.print(line);
+  }
+
+  private showOnlineCount(): void {
+    this.online = this.client.onlineCount;
+    this.refreshStatus();
+  }
+
+  /** The connection dropped or an attempt failed; PulseClient tries again after `delayMs`. */
+  private showRetry(reason: PulseError, delayMs: number): void {
+    const why = this.connected ? `disconnected: ${sanitize(reason.message)}` : describeFailure(reason, this.shownUrl);
+    this.connected = false;
+    this.online = undefined;
+    if (this.inputEnded) {
+      // Nobody will type again: the answers still due are lost with the connection.
+      this.screen.printError(why);
+      this.finish(EXIT_CONNECTION);
       return;
     }
-    this.term.output.write(`\r\x1b[K${line}\n`);
-    this.redraw();
+    this.stateText = formatReconnecting(delayMs, ++this.attempt);
+    this.screen.note(`${why}; ${this.stateText}`);
+    this.refreshStatus();
   }
 
-  printError(line: string): void {
-    if (this.live) this.print(line);
-    else this.term.error.write(`${line}\n`);
+  private showError(error: PulseError): void {
+    if (this.client.state === 'closed') {
+      // PulseClient stopped: a refusal that retrying cannot fix (a name, a token, an origin).
+      this.screen.printError(describeFailure(error, this.shownUrl));
+      this.finish(EXIT_CONNECTION);
+    } else if (this.client.state === 'open' && !this.opts.json) {
+      // An error frame that answers no question of ours (--json has shown the frame already).
+      this.screen.print(formatError(error));
+    }
+    // Otherwise a drop or a failed attempt: showRetry tells it, with the next attempt.
   }
 
-  status(text: string): void {
-    if (!this.live || text === this.statusText) return;
-    this.statusText = text;
-    this.redraw();
+  private refreshStatus(): void {
+    this.screen.status(formatStatus(this.clock, this.stateText, this.online));
   }
 
-  private redraw(): void {
-    if (this.rl) {
-      this.rl.setPrompt(`${this.statusText} > `);
-      this.rl.prompt(true);
+  // ------------------------------------------------------------------ what the user types
+
+  private onLine(raw: string): void {
+    const action = readLine(raw);
+    switch (action.kind) {
+      case 'nothing':
+        if (this.typing) this.rl.prompt();
+        return;
+      case 'quit':
+        this.finish(EXIT_OK);
+        return;
+      case 'help':
+        for (const line of HELP) this.screen.note(line);
+        break;
+      case 'unknown':
+        this.screen.note(`unknown command ${action.command}; try /help`);
+        break;
+      case 'ask':
+        this.ask(action.question);
+        break;
+    }
+    if (this.typing) this.rl.prompt(true);
+  }
+
+  private ask(question: Question): void {
+    if (this.client.state === 'open') {
+      this.send(question);
+    } else if (this.queue.length >= MAX_QUEUED) {
+      this.screen.note('not connected: request dropped (queue full)');
     } else {
-      this.term.output.write(`\r\x1b[K${this.statusText}`);
+      this.queue.push(question);
+      if (this.screen.live) this.screen.note('not connected yet: request queued');
     }
   }
 
-  /** Leaves the terminal on a clean line. */
-  end(): void {
-    if (this.live) this.term.output.write('\r\x1b[K');
+  private send(question: Question): void {
+    this.unanswered++;
+    this.client
+      .send(question.request)
+      .then(
+        (answer) => this.showAnswer(answer, question),
+        (error: unknown) => this.showUnanswered(error, question),
+      )
+      .finally(() => {
+        this.unanswered--;
+        if (this.inputEnded) this.finishWhenAnswered();
+      });
   }
-}
 
-export function runInteractive(opts: CliOptions, term: Terminal): Promise<number> {
-  return new Promise((resolveExit) => {
-    const url = connectUrl(opts.url, { ...(opts.name === undefined ? {} : { name: opts.name }), presence: true });
-    const shownUrl = displayUrl(url);
-    const useTerminal = !opts.json && term.input.isTTY === true && term.output.isTTY === true;
-    const rl = createInterface(
-      useTerminal
-        ? { input: term.input, output: term.output, terminal: true, historySize: 100 }
-        : { input: term.input, terminal: false },
-    );
-    const screen = new Screen(term, useTerminal ? rl : null, !opts.json && term.output.isTTY === true);
-    // In --json mode stdout carries frames only; everything else goes to stderr.
-    const note = (line: string) => (opts.json ? term.error.write(`${line}\n`) : screen.print(line));
+  private showAnswer(answer: ServerFrame, question: Question): void {
+    if (this.finished || this.opts.json) return; // --json has shown the frame already
+    for (const line of formatAnswer(answer, question.label)) this.screen.print(line);
+  }
 
-    let ws: WebSocket | null = null;
-    let connecting = false;
-    let attempt = 0;
-    let stateText = 'connecting…';
-    let clock = '';
-    let online: number | null = null;
-    let nextId = 1;
-    /** Requests typed while not connected, sent as soon as the next connection opens. */
-    const queue: Request[] = [];
-    /** Sent requests awaiting their answer, oldest first. */
-    const inFlight: Request[] = [];
-    let inputEnded = false;
-    let finished = false;
-    let retryTimer: NodeJS.Timeout | undefined;
-    let silenceTimer: NodeJS.Timeout | undefined;
-    let drainTimer: NodeJS.Timeout | undefined;
+  private showUnanswered(error: unknown, question: Question): void {
+    if (this.finished) return;
+    if (!(error instanceof PulseError)) throw error;
+    this.screen.note(formatUnanswered(error, question.label));
+  }
 
-    const refresh = () => {
-      const parts = [clock || '---------- --:--:--'];
-      if (stateText) parts.push(stateText);
-      if (online !== null && ws) parts.push(formatOnline(online));
-      screen.status(parts.join(' · '));
-    };
+  /** End of input (Ctrl-D, or the end of a pipe): the questions asked are answered, then exit 0. */
+  private onInputEnd(): void {
+    if (this.finished) return;
+    this.inputEnded = true;
+    this.drainTimer = setTimeout(() => this.finish(EXIT_OK), DRAIN_MS);
+    this.finishWhenAnswered();
+  }
 
-    const finish = (code: number) => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(retryTimer);
-      clearTimeout(silenceTimer);
-      clearTimeout(drainTimer);
-      screen.end();
-      rl.close();
-      const socket = ws;
-      ws = null;
-      void (socket ? closeQuietly(socket) : Promise.resolve()).then(() => resolveExit(code));
-    };
+  private finishWhenAnswered(): void {
+    if (this.unanswered === 0 && this.queue.length === 0) this.finish(EXIT_OK);
+  }
 
-    const outstanding = () => inFlight.length + queue.length;
-    const maybeDone = () => {
-      if (inputEnded && outstanding() === 0) finish(EXIT_OK);
-    };
-
-    const send = (req: Request) => {
-      if (ws && ws.readyState === ws.OPEN) {
-        ws.send(req.frame);
-        inFlight.push(req);
-        return;
-      }
-      if (queue.length >= MAX_QUEUED) {
-        note('not connected: request dropped (queue full)');
-        return;
-      }
-      queue.push(req);
-      if (useTerminal || screen.live) note('not connected yet: request queued');
-    };
-
-    /**
-     * Marks the answer to a request as received; returns what was asked, if known. By id when
-     * the answer has one; an answer with id null (bare-text request, or a frame refused before
-     * it was read, such as RATE_LIMITED) settles the oldest request still waiting.
-     */
-    const settle = (id: string | number | null): string | undefined => {
-      let i = inFlight.findIndex((r) => r.id === id);
-      if (i < 0 && id === null && inFlight.length > 0) i = 0;
-      if (i < 0) return undefined;
-      return inFlight.splice(i, 1)[0]?.label;
-    };
-
-    const onLine = (raw: string) => {
-      const line = raw.trim();
-      if (line === '') {
-        if (useTerminal) rl.prompt();
-        return;
-      }
-      if (line === '/quit' || line === '/exit') {
-        finish(EXIT_OK);
-        return;
-      }
-      if (line === '/help') {
-        for (const h of HELP) note(h);
-      } else if (line === '/users') {
-        const id = nextId++;
-        send({ frame: usersRequest(id), id, label: '/users' });
-      } else if (line.startsWith('{')) {
-        send({ frame: line, id: rawFrameId(line), label: line });
-      } else if (line.startsWith('/')) {
-        note(`unknown command ${line}; try /help`);
-      } else {
-        const id = nextId++;
-        send({ frame: fibonacciRequest(line, id), id: fibonacciRequestKeepsId(line) ? id : null, label: line });
-      }
-      if (useTerminal) rl.prompt(true);
-    };
-
-    const onFrame = (text: string) => {
-      if (opts.json) term.output.write(`${text}\n`);
-      const frame = parseServerFrame(text);
-      if (!frame) return;
-      switch (frame.type) {
-        case 'welcome': {
-          attempt = 0;
-          stateText = '';
-          if (!opts.json) screen.print(formatWelcome(frame, shownUrl));
-          // The status line shows the online count from the start, not only after the first change.
-          if (screen.live) ws?.send(usersRequest(STATUS_ID));
-          break;
-        }
-        case 'time':
-          clock = formatClock(frame.now);
-          if (!opts.json && !screen.live) screen.print(`time ${clock}`);
-          break;
-        case 'presence':
-          online = frame.online;
-          if (!opts.json) for (const l of formatPresence(frame)) screen.print(l);
-          break;
-        case 'users':
-          online = frame.online;
-          if (frame.id === STATUS_ID) break;
-          settle(frame.id);
-          if (!opts.json) for (const l of formatUsersReply(frame)) screen.print(l);
-          break;
-        case 'fibonacci':
-          settle(frame.id);
-          if (!opts.json) screen.print(formatFibonacci(frame));
-          break;
-        case 'error': {
-          const asked = settle(frame.id);
-          if (!opts.json) screen.print(asked === undefined ? formatError(frame) : `${formatError(frame)} (for ${asked})`);
-          break;
-        }
-      }
-      refresh();
-      maybeDone();
-    };
-
-    const armSilence = (socket: WebSocket) => {
-      clearTimeout(silenceTimer);
-      silenceTimer = setTimeout(() => {
-        note(`no data for ${SILENCE_MS / 1000}s: reconnecting`);
-        socket.terminate();
-      }, SILENCE_MS);
-    };
-
-    const scheduleReconnect = (why: string) => {
-      attempt++;
-      const delay = backoffDelay(attempt);
-      stateText = `reconnecting in ${(delay / 1000).toFixed(1)}s (attempt ${attempt})`;
-      note(`${why}; ${stateText}`);
-      refresh();
-      retryTimer = setTimeout(connect, delay);
-    };
-
-    /** Requests sent on a dead socket are never answered; queued ones go out on the next connection. */
-    const loseInFlight = () => {
-      const lost = inFlight.length;
-      inFlight.length = 0;
-      if (lost > 0) note(`${lost} request${lost === 1 ? '' : 's'} lost with the connection`);
-    };
-
-    const connect = () => {
-      if (finished || connecting) return;
-      connecting = true;
-      stateText = attempt === 0 ? 'connecting…' : `connecting… (attempt ${attempt + 1})`;
-      refresh();
-      // Frames that arrive with the upgrade response, before `ws` is set below.
-      let early: string[] | null = [];
-      const onText = (text: string, socket: WebSocket) => {
-        if (early) early.push(text);
-        else if (socket === ws && !finished) {
-          armSilence(socket);
-          onFrame(text);
-        }
-      };
-      dial(url, opts.token, onText).then(
-        (socket) => {
-          connecting = false;
-          if (finished) {
-            early = null;
-            void closeQuietly(socket);
-            return;
-          }
-          ws = socket;
-          stateText = 'waiting for welcome';
-          armSilence(socket);
-          for (const req of queue.splice(0)) send(req);
-          const buffered = early ?? [];
-          early = null;
-          for (const text of buffered) onFrame(text);
-          socket.on('close', (code, reason) => {
-            clearTimeout(silenceTimer);
-            if (ws !== socket) return;
-            ws = null;
-            online = null;
-            if (finished) return;
-            loseInFlight();
-            if (inputEnded) {
-              note(`disconnected: ${describeClose(code, String(reason))}`);
-              finish(EXIT_OK);
-              return;
-            }
-            scheduleReconnect(`disconnected: ${describeClose(code, String(reason))}`);
-          });
-        },
-        (err: unknown) => {
-          connecting = false;
-          early = null;
-          if (finished) return;
-          const message =
-            err instanceof ConnectError ? describeConnectFailure(err.failure) : `cannot connect: ${(err as Error).message}`;
-          const status = err instanceof ConnectError ? err.failure.status : undefined;
-          if ((status !== undefined && !isTransientStatus(status)) || inputEnded) {
-            screen.printError(message);
-            finish(EXIT_CONNECTION);
-            return;
-          }
-          scheduleReconnect(message);
-        },
-      );
-    };
-
-    rl.on('line', onLine);
-    rl.on('close', () => {
-      // End of input (Ctrl-D, or the end of a pipe): answer what was asked, then exit 0.
-      if (finished) return;
-      inputEnded = true;
-      if (outstanding() === 0) {
-        finish(EXIT_OK);
-        return;
-      }
-      drainTimer = setTimeout(() => finish(EXIT_OK), DRAIN_MS);
-    });
-    rl.on('SIGINT', () => finish(EXIT_OK));
-    process.once('SIGINT', () => finish(EXIT_OK));
-    process.once('SIGTERM', () => finish(EXIT_OK));
-
-    refresh();
-    connect();
-  });
+  private finish(code: number): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.drainTimer);
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
+    this.screen.end();
+    this.rl.close();
+    this.client.close();
+    this.exit(code);
+  }
 }

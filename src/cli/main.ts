@@ -6,7 +6,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { USAGE, parseArgs } from './args.js';
 import { runInteractive } from './interactive.js';
-import { EXIT_USAGE, runOneShot } from './oneshot.js';
+import { EXIT_USAGE } from './exit-codes.js';
+import { runOneShot } from './oneshot.js';
 
 /** The version in the package.json above this file (src/cli/ or dist/src/cli/). */
 function version(): string {

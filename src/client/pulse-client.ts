@@ -266,10 +266,14 @@ export class PulseClient {
       this.watchSilence(socket, this.options.silenceMs ?? 2_500);
       if (frame) this.onFrame(frame);
     };
-    socket.onclose = (event) => {
-      if (this.socket === socket) void this.onDropped(event.code, event.reason, welcomed, query);
+    // A close event follows an error; the error says why an attempt failed where the runtime tells (Node, not browsers).
+    let failure: unknown;
+    socket.onerror = (event) => {
+      failure = (event as { error?: unknown }).error;
     };
-    socket.onerror = ignore; // a close event follows
+    socket.onclose = (event) => {
+      if (this.socket === socket) void this.onDropped(event.code, event.reason, welcomed, query, failure);
+    };
   }
 
   private async connectionQuery(): Promise<URLSearchParams> {
@@ -325,7 +329,7 @@ export class PulseClient {
     if (!head.done) head.settle(frame);
   }
 
-  private async onDropped(code: number, reason: string, welcomed: boolean, query: URLSearchParams): Promise<void> {
+  private async onDropped(code: number, reason: string, welcomed: boolean, query: URLSearchParams, failure?: unknown): Promise<void> {
     this.socket = undefined;
     this.clearTimers();
     this.onlineList.markStale();
@@ -333,30 +337,30 @@ export class PulseClient {
     if (!this.wanted) return;
     if (!welcomed) {
       // A browser cannot read why an upgrade was refused: the pre-check answers the same question as JSON.
-      const refusal = await this.explainRefusal(query, code, reason);
+      const refusal = await this.explainRefusal(query, code, reason, failure);
       if (!this.wanted) return;
       if (!refusal.retryable) this.stop(refusal);
       else this.retryAfterFailure(refusal);
       return;
     }
+    const closed = new PulseError('DISCONNECTED', `the connection closed: ${describeClose(code, reason)}`, true);
     if (this.options.reconnect === false) {
-      this.stop(new PulseError('DISCONNECTED', `the connection closed: ${describeClose(code, reason)}`, true));
+      this.stop(closed);
       return;
     }
     this.setState('reconnecting');
-    const error = new PulseError('DISCONNECTED', `the connection closed: ${describeClose(code, reason)}`, true);
     if (code === CloseCode.GOING_AWAY) {
       this.attempt = 0;
-      this.schedule(drainDelay(this.backoff, this.random), error, { code, reason });
+      this.schedule(drainDelay(this.backoff, this.random), closed, { code, reason });
     } else {
-      this.emit('error', error);
-      this.schedule(backoffDelay(this.backoff, this.attempt++, this.random), error, { code, reason });
+      this.emit('error', closed);
+      this.schedule(backoffDelay(this.backoff, this.attempt++, this.random), closed, { code, reason });
     }
   }
 
-  private async explainRefusal(query: URLSearchParams, code: number, reason: string): Promise<PulseError> {
+  private async explainRefusal(query: URLSearchParams, code: number, reason: string, failure: unknown): Promise<PulseError> {
     const fetchFn = this.options.fetch ?? globalThis.fetch;
-    const fallback = new PulseError('DISCONNECTED', `could not connect to ${this.options.url} (${describeClose(code, reason)})`, true);
+    const fallback = new PulseError('DISCONNECTED', `could not connect to ${this.options.url} (${describeClose(code, reason)})`, true, undefined, failure);
     if (typeof fetchFn !== 'function') return fallback;
     try {
       const response = await fetchFn(withQuery(this.options.admissionUrl ?? admissionUrlFor(this.options.url), query), {

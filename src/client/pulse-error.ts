@@ -24,7 +24,9 @@ export class PulseError extends Error {
     readonly retryable = false,
     /** The HTTP status of a refused connection, when there was one. */
     readonly status?: number,
+    /** What the runtime reported, when an attempt failed below HTTP (in Node, an error with a `code` such as ECONNREFUSED). */
+    cause?: unknown,
   ) {
-    super(message);
+    super(message, cause === undefined ? undefined : { cause });
   }
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_URL, connectUrl, normaliseUrl, parseArgs } from '../../../src/cli/args.js';
+import { DEFAULT_URL, USAGE, normaliseUrl, parseArgs } from '../../../src/cli/args.js';
 import type { CliOptions } from '../../../src/cli/args.js';
 
 function ok(argv: string[], env: Record<string, string> = {}): CliOptions {
@@ -71,10 +71,6 @@ test('URLs are normalised to the /ws endpoint', () => {
   for (const [input, expected] of cases) assert.deepEqual(normaliseUrl(input), { ok: true, url: expected }, input);
 });
 
-test('connectUrl adds the name and opts out of presence for one-shot modes', () => {
-  assert.equal(connectUrl('ws://h/ws', { presence: true }), 'ws://h/ws');
-  assert.equal(connectUrl('ws://h/ws', { name: 'Zoë Q', presence: false }), 'ws://h/ws?name=Zo%C3%AB+Q&presence=0');
-  const u = new URL(connectUrl('ws://h/ws?x=1', { name: 'a&b=c', presence: true }));
-  assert.equal(u.searchParams.get('x'), '1');
-  assert.equal(u.searchParams.get('name'), 'a&b=c');
+test('--help documents the modes, the options and the exit status', () => {
+  for (const words of [/--fib N/, /--users/, /--json/, /--name NAME/, /--token JWT/, /--url URL/, /\/users/, /\/quit/, /64 bad usage/]) assert.match(USAGE, words);
 });

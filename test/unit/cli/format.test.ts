@@ -1,19 +1,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { PulseError } from '../../../src/client/index.js';
 import {
-  describeClose,
-  describeConnectFailure,
-  describeHttpStatus,
+  describeFailure,
+  displayUrl,
+  formatAnswer,
   formatClock,
   formatError,
   formatFibonacci,
   formatPresence,
+  formatReconnecting,
+  formatStatus,
+  formatUnanswered,
   formatUserRow,
   formatUsersReply,
-  isTransientStatus,
   sanitize,
 } from '../../../src/cli/format.js';
-import { BACKOFF_MAX_MS, backoffDelay } from '../../../src/cli/backoff.js';
 
 test('names cannot drive the terminal', () => {
   assert.equal(sanitize('alice'), 'alice');
@@ -79,44 +81,52 @@ test('users: tab-separated rows for scripts, a list for humans', () => {
   ]);
 });
 
-test('refused upgrades name the HTTP status and what it means', () => {
-  for (const [status, words] of [
-    [400, /--name/],
-    [401, /token/],
-    [403, /origin/],
-    [429, /too many connections/],
-    [503, /full or draining/],
-  ] as const) {
-    assert.match(describeHttpStatus(status), words);
-    assert.match(describeConnectFailure({ url: 'ws://h/ws', status }), new RegExp(`^cannot connect to ws://h/ws: HTTP ${status} `));
-  }
-  assert.match(describeConnectFailure({ url: 'ws://h/ws', status: 400, body: 'invalid name' }), /— invalid name$/);
-  assert.match(describeConnectFailure({ url: 'ws://h/ws', code: 'ECONNREFUSED' }), /connection refused/);
-  assert.match(describeConnectFailure({ url: 'ws://h/ws', code: 'ENOTFOUND' }), /unknown host/);
-  assert.match(describeConnectFailure({ url: 'ws://h/ws', code: 'TIMEOUT' }), /timed out/);
-  assert.equal(isTransientStatus(503), true);
-  assert.equal(isTransientStatus(429), true);
-  assert.equal(isTransientStatus(401), false);
-  assert.equal(isTransientStatus(400), false);
+test('answers to a question typed; an error says which question it answers', () => {
+  assert.deepEqual(formatAnswer({ type: 'fibonacci', id: null, n: 7, value: '13', digits: 2 }, '7'), ['F(7) = 13']);
+  assert.deepEqual(formatAnswer({ type: 'error', id: null, code: 'INVALID_NUMBER', message: 'n must be an integer' }, 'abc'), [
+    'error INVALID_NUMBER: n must be an integer (for abc)',
+  ]);
+  assert.deepEqual(formatAnswer({ type: 'users', id: null, online: 0, users: [] }, '/users'), ['0 online:']);
+  assert.equal(formatError(new PulseError('BUSY', 'wait')), 'error BUSY: wait');
+  assert.equal(
+    formatUnanswered(new PulseError('DISCONNECTED', 'the connection closed (1006 the connection was lost) before the answer came'), '10'),
+    'no answer to 10: the connection closed (1006 the connection was lost) before the answer came',
+  );
 });
 
-test('close codes are explained', () => {
-  assert.equal(describeClose(1001, ''), 'server shutting down (1001)');
-  assert.equal(describeClose(1008, 'token expired'), 'policy violation (rate-limit abuse or token expired) (1008: token expired)');
-  assert.equal(describeClose(1013, ''), 'server overloaded or client too slow (1013)');
-  assert.equal(describeClose(4000, ''), 'closed (4000)');
+test('refused connections say the HTTP status, the server\'s reason and the option to check', () => {
+  const url = 'ws://h/ws';
+  assert.equal(
+    describeFailure(new PulseError('UNAUTHORIZED', 'token expired', false, 401), url),
+    'cannot connect to ws://h/ws: HTTP 401 (unauthorized: token expired; check --token or PULSE_TOKEN)',
+  );
+  assert.equal(
+    describeFailure(new PulseError('INVALID_NAME', 'a name is 1-32 letters', false, 400), url),
+    'cannot connect to ws://h/ws: HTTP 400 (the server refuses the name: a name is 1-32 letters; check --name)',
+  );
+  assert.equal(describeFailure(new PulseError('ORIGIN_NOT_ALLOWED', 'origin not allowed', false, 403), url), 'cannot connect to ws://h/ws: HTTP 403 (forbidden: origin not allowed)');
+  assert.equal(describeFailure(new PulseError('SERVER_FULL', 'server full', true, 503), url), 'cannot connect to ws://h/ws: HTTP 503 (server full)');
+  assert.equal(describeFailure(new PulseError('UNAUTHORIZED', 'evil\x1b[2J', false, 401), url).includes('\x1b'), false);
 });
 
-test('reconnect backoff: grows, is capped, and is jittered within [half, full]', () => {
-  assert.equal(backoffDelay(1, () => 0), 250);
-  assert.equal(backoffDelay(1, () => 1), 500);
-  assert.equal(backoffDelay(2, () => 1), 1000);
-  assert.equal(backoffDelay(4, () => 0.5), 3000);
-  assert.equal(backoffDelay(50, () => 1), BACKOFF_MAX_MS);
-  assert.equal(backoffDelay(1e9, () => 0), BACKOFF_MAX_MS / 2);
-  for (let attempt = 1; attempt < 12; attempt++) {
-    const d = backoffDelay(attempt);
-    const cap = Math.min(BACKOFF_MAX_MS, 500 * 2 ** (attempt - 1));
-    assert.ok(d >= cap / 2 && d <= cap, `attempt ${attempt}: ${d}`);
-  }
+test('failures below HTTP say what the network said', () => {
+  const url = 'ws://h/ws';
+  const failed = (cause?: unknown) => new PulseError('DISCONNECTED', 'could not connect to ws://h/ws (1006 the connection was lost)', true, undefined, cause);
+  const errno = (code: string) => Object.assign(new Error(`connect ${code} 127.0.0.1:9`), { code });
+  assert.equal(describeFailure(failed(errno('ECONNREFUSED')), url), 'cannot connect to ws://h/ws: connection refused (is the server running?) (ECONNREFUSED)');
+  assert.equal(describeFailure(failed(errno('ENOTFOUND')), url), 'cannot connect to ws://h/ws: unknown host (ENOTFOUND)');
+  assert.equal(describeFailure(failed(errno('EHOSTUNREACH')), url), 'cannot connect to ws://h/ws: connect EHOSTUNREACH 127.0.0.1:9');
+  assert.equal(describeFailure(failed(new Error('Unexpected server response: 404')), url), 'cannot connect to ws://h/ws: HTTP 404 (no WebSocket endpoint at this path; try /ws)');
+  assert.equal(describeFailure(failed(new Error('Unexpected server response: 502')), url), 'cannot connect to ws://h/ws: HTTP 502');
+  assert.equal(describeFailure(failed(), url), 'could not connect to ws://h/ws (1006 the connection was lost)', 'a browser-like runtime: PulseClient\'s own words');
+});
+
+test('the status line and the reconnect announcement', () => {
+  assert.equal(formatStatus('', 'connecting…', undefined), '---------- --:--:-- · connecting…');
+  assert.equal(formatStatus('2026-11-29 16:45:27', '', 3), '2026-11-29 16:45:27 · 3 online');
+  assert.equal(formatReconnecting(1234, 2), 'reconnecting in 1.2s (attempt 2)');
+});
+
+test('URLs are shown without query or credentials: a token never appears', () => {
+  assert.equal(displayUrl('ws://u:p@h:1/ws?token=secret&name=a'), 'ws://h:1/ws');
 });

@@ -277,6 +277,35 @@ test('close() rejects pending requests and a pending connect with CLOSED, and st
   assert.equal(server.connections.length, 1, 'no reconnect after close()');
 });
 
+test('onlineCount is the server\'s count past a truncated list, and each retry carries the drop\'s reason', async () => {
+  server.users = [{ id: 'ada', name: 'ada', sessions: 1, since: '2026-01-01T00:00:00.000Z' }];
+  const c = client({ backoff: { baseMs: 200, capMs: 200, drainJitterMs: 50 } });
+  const retries: { error: PulseError; delayMs: number }[] = [];
+  c.on('retry', (retry) => retries.push(retry));
+  const seeded = next(c, 'online');
+  await c.connect();
+  await seeded;
+  assert.equal(c.onlineCount, 1);
+  const changed = next(c, 'online');
+  server.presence({ online: 1500, joined: [{ id: 'bob', name: 'bob' }], left: [], truncated: true, joinedCount: 1499, leftCount: 0 });
+  await changed;
+  assert.equal(c.onlineCount, 1500, 'the count, not the partial list');
+  (await server.connection(0)).socket.close(1001, 'deploy');
+  await server.connection(1);
+  (await server.connection(1)).socket.close(4000, 'test drop');
+  await server.connection(2);
+  assert.deepEqual(retries.map((r) => [r.error.code, r.error.message]), [
+    ['DISCONNECTED', 'the connection closed: 1001 deploy'],
+    ['DISCONNECTED', 'the connection closed: 4000 test drop'],
+  ]);
+  assert.ok(retries[0]!.delayMs < 50 && retries[1]!.delayMs < 200, JSON.stringify(retries.map((r) => r.delayMs)));
+});
+
+test('a failed attempt keeps the runtime\'s error as its cause (Node: ECONNREFUSED)', async () => {
+  const down = new PulseClient({ url: 'ws://127.0.0.1:9/ws', reconnect: false });
+  await assert.rejects(down.connect(), (err: PulseError) => err.code === 'DISCONNECTED' && (err.cause as { code?: string } | undefined)?.code === 'ECONNREFUSED');
+});
+
 async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
