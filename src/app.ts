@@ -59,6 +59,7 @@ export async function buildPulse(config: Config): Promise<Pulse> {
     instanceTtlMs: config.instanceTtlMs,
     sweepIntervalMs: config.sweepIntervalMs,
     maxQueueBytes: config.dbQueueMaxBytes,
+    leaveGraceMs: config.presenceLeaveGraceMs,
     log: app.log,
     metrics,
   });

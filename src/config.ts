@@ -23,6 +23,7 @@ export interface Config {
   instanceTtlMs: number;
   sweepIntervalMs: number;
   dbQueueMaxBytes: number;
+  presenceLeaveGraceMs: number;
   allowedOrigins: string[] | '*' | undefined;
   /** Token settings; undefined in open mode (`?name=`). */
   auth: AuthConfig | undefined;
@@ -135,6 +136,7 @@ export function loadConfig(env: Env = process.env, cpuCount = 1): Config {
     instanceTtlMs,
     sweepIntervalMs: integer(env, 'SWEEP_INTERVAL_MS', 2_000, 50, 3_600_000),
     dbQueueMaxBytes: integer(env, 'DB_QUEUE_MAX_BYTES', 16 * 1024 * 1024, 1024),
+    presenceLeaveGraceMs: integer(env, 'PRESENCE_LEAVE_GRACE_MS', 3_000, 0, 600_000),
     allowedOrigins: origins(env),
     auth,
     trustProxy: flag(env, 'TRUST_PROXY'),

@@ -135,6 +135,9 @@ export class PulseClient {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private silenceTimer: ReturnType<typeof setTimeout> | undefined;
   private stableTimer: ReturnType<typeof setTimeout> | undefined;
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The token of the current connection (getToken's latest), for its expiry. */
+  private token: string | undefined;
   private waitingForWelcome: { resolve: (welcome: WelcomeFrame) => void; reject: (err: PulseError) => void }[] = [];
 
   constructor(options: PulseClientOptions) {
@@ -278,7 +281,10 @@ export class PulseClient {
 
   private async connectionQuery(): Promise<URLSearchParams> {
     const query = new URLSearchParams();
-    if (this.options.getToken) query.set('token', await this.options.getToken());
+    if (this.options.getToken) {
+      this.token = await this.options.getToken();
+      query.set('token', this.token);
+    }
     else if (this.options.name !== undefined) query.set('name', this.options.name);
     if (this.options.presence === false) query.set('presence', '0');
     return query;
@@ -312,6 +318,34 @@ export class PulseClient {
     for (const waiter of waiters) waiter.resolve(welcome);
     this.emit('welcome', welcome);
     if (this.options.presence !== false) this.requestSnapshot();
+    this.scheduleRefresh();
+  }
+
+  /**
+   * Before the token expires, a new one from getToken() replaces it on the open connection
+   * (a `refresh`), so that the server's expiry close never comes. Refreshed when a fifth of its
+   * remaining life is left, between 1 s and 60 s before its exp.
+   */
+  private scheduleRefresh(): void {
+    clearTimeout(this.refreshTimer);
+    const exp = this.token === undefined ? undefined : tokenExpiry(this.token);
+    if (exp === undefined || !this.options.getToken) return;
+    const remaining = exp * 1000 - Date.now();
+    const margin = Math.min(60_000, Math.max(1_000, remaining / 5));
+    this.refreshTimer = setTimeout(() => void this.refresh(), Math.max(0, remaining - margin));
+  }
+
+  private async refresh(): Promise<void> {
+    try {
+      const token = await this.options.getToken!();
+      const answer = await this.send({ type: 'refresh', token });
+      if (answer.type === 'error') throw new PulseError(answer.code, answer.message);
+      this.token = token;
+      this.scheduleRefresh();
+    } catch (err) {
+      // The server closes at the old exp (1008) and the reconnect fetches a token again.
+      if (this.currentState === 'open') this.emit('error', err instanceof PulseError ? err : new PulseError('DISCONNECTED', `token refresh failed: ${(err as Error).message}`, true));
+    }
   }
 
   /** Answers come in request order: this one is the oldest pending request's. */
@@ -475,7 +509,8 @@ export class PulseClient {
     clearTimeout(this.retryTimer);
     clearTimeout(this.silenceTimer);
     clearTimeout(this.stableTimer);
-    this.retryTimer = this.silenceTimer = this.stableTimer = undefined;
+    clearTimeout(this.refreshTimer);
+    this.retryTimer = this.silenceTimer = this.stableTimer = this.refreshTimer = undefined;
   }
 
   private setState(state: ClientState): void {
@@ -497,6 +532,19 @@ export class PulseClient {
         });
       }
     }
+  }
+}
+
+/** A JWT's `exp`, read without verifying it (the server does that); undefined when it has none. */
+function tokenExpiry(token: string): number | undefined {
+  const payload = token.split('.')[1];
+  if (!payload) return undefined;
+  try {
+    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
+    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp : undefined;
+  } catch {
+    return undefined;
   }
 }
 

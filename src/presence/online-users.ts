@@ -1,14 +1,20 @@
 // Who is online across all instances, kept in memory: pure bookkeeping, no sockets, no SQL.
 // Sessions of this instance and of every other instance are counted per user; a user is
-// online while the sum is above zero. Changes are remembered until the next presence message.
+// online while the sum is above zero, and for a leave grace after it drops to zero
+// (PRESENCE_LEAVE_GRACE_MS): a user who comes back within it, as every client of a drained
+// instance does during a rolling deploy, never left. Changes are remembered until the next
+// presence message.
 
 import type { OnlineUser, UserRef } from '../protocol/frames.js';
 
 /** A user online, as kept in memory; toOnlineUser() gives the protocol's form. */
 export interface OnlineUserRecord extends UserRef {
+  /** Open sessions on every instance; 0 during the leave grace. */
   sessions: number;
   /** Epoch ms of the moment the user came online. */
   sinceMs: number;
+  /** Epoch ms at which the last session closed, while the leave grace runs. */
+  leavingSinceMs?: number;
 }
 
 /** The protocol's form of a user online (users replies, GET /api/users). */
@@ -34,6 +40,8 @@ export interface RemoteSnapshotRow {
 
 export class OnlineUsers {
   private readonly users = new Map<string, OnlineUserRecord>();
+  /** Users whose last session closed, in the order they did: the oldest grace ends first. */
+  private readonly leaving = new Map<string, OnlineUserRecord>();
   /** Per remote instance: user id → open sessions there. */
   private readonly remote = new Map<string, Map<string, number>>();
   /**
@@ -46,6 +54,9 @@ export class OnlineUsers {
   private sorted: OnlineUserRecord[] | undefined;
   /** Bumped on every change of the set or of a session count; lets callers cache replies. */
   version = 0;
+
+  /** `leaveGraceMs`: how long a user whose last session closed still counts as online; 0 for none. */
+  constructor(private readonly leaveGraceMs = 0) {}
 
   /** Users online across all instances. */
   get count(): number {
@@ -64,11 +75,21 @@ export class OnlineUsers {
     if (!this.touched.has(userId)) this.touched.set(userId, { wasOnline: before, name: user?.name ?? name, flipped: false });
     this.version++;
     if (user) {
-      user.sessions += delta;
-      if (delta > 0) user.name = name;
-      if (user.sessions <= 0) {
-        this.users.delete(userId);
-        this.sorted = undefined;
+      user.sessions = Math.max(0, user.sessions + delta);
+      if (delta > 0) {
+        user.name = name;
+        if (user.leavingSinceMs !== undefined) {
+          user.leavingSinceMs = undefined; // back within the grace: they never left
+          this.leaving.delete(userId);
+        }
+      } else if (user.sessions === 0 && user.leavingSinceMs === undefined) {
+        if (this.leaveGraceMs > 0) {
+          user.leavingSinceMs = at;
+          this.leaving.set(userId, user);
+        } else {
+          this.users.delete(userId);
+          this.sorted = undefined;
+        }
       }
     } else if (delta > 0) {
       this.users.set(userId, { id: userId, name, sessions: delta, sinceMs: at });
@@ -128,7 +149,8 @@ export class OnlineUsers {
    * back), and a client that applies these changes to it must end up exact, so they are reported
    * as left (or joined) then.
    */
-  takeChanges(limit: number): PresenceChanges | undefined {
+  takeChanges(limit: number, now = Date.now()): PresenceChanges | undefined {
+    this.endGraces(now);
     if (this.touched.size === 0) {
       this.listedSinceTake = false;
       return undefined;
@@ -151,6 +173,19 @@ export class OnlineUsers {
     this.touched.clear();
     if (joinedCount === 0 && leftCount === 0) return undefined;
     return { online: this.users.size, joined, left, joinedCount, leftCount };
+  }
+
+  /** Users whose leave grace is over are gone now. */
+  private endGraces(now: number): void {
+    for (const [userId, user] of this.leaving) {
+      if (now - user.leavingSinceMs! < this.leaveGraceMs) break; // the rest left later
+      this.leaving.delete(userId);
+      if (!this.touched.has(userId)) this.touched.set(userId, { wasOnline: true, name: user.name, flipped: false });
+      this.touched.get(userId)!.flipped = true;
+      this.users.delete(userId);
+      this.sorted = undefined;
+      this.version++;
+    }
   }
 
   /** Online users ordered by name (then id), starting after the user id `after`, at most `limit`. */

@@ -41,6 +41,8 @@ export interface PresenceOptions {
   instanceTtlMs: number;
   sweepIntervalMs: number;
   maxQueueBytes: number;
+  /** How long a user whose last session closed still counts as online (PRESENCE_LEAVE_GRACE_MS). */
+  leaveGraceMs: number;
   metrics: PresenceMetrics;
   log: Logger;
 }
@@ -48,18 +50,21 @@ export interface PresenceOptions {
 export class Presence {
   readonly instanceId = randomUUID();
   /** Who is online across all instances, kept in memory. */
-  readonly onlineUsers = new OnlineUsers();
+  readonly onlineUsers: OnlineUsers;
   readonly writer: SessionWriter;
   private readonly live = new Map<string, LiveSession>();
   private db: Db | undefined;
   private bootstrapped = false;
   private stopped = false;
   private dbHealthy = false;
+  /** The other instances' users: not loaded yet, loaded once (after the first LISTEN), and that load's changes taken. */
+  private remoteLoad: 'pending' | 'loaded' | 'announced' = 'pending';
   private timers: NodeJS.Timeout[] = [];
   private bootstrapping: Promise<void> | undefined;
   private readonly feed = new RemoteFeed(this.instanceId);
 
   constructor(private readonly options: PresenceOptions) {
+    this.onlineUsers = new OnlineUsers(options.leaveGraceMs);
     this.writer = new SessionWriter({
       instance: { id: this.instanceId, hostname: hostname(), pid: process.pid },
       liveSessions: () => this.live.values(),
@@ -83,9 +88,13 @@ export class Presence {
     return this.db;
   }
 
-  /** True once the instance is registered and the last database round trip succeeded. */
+  /**
+   * True once the instance is registered, knows who is online on the other instances and has
+   * announced that first load (one presence message), and the last database round trip
+   * succeeded. A client let in earlier would be told that everyone on the other instances joined.
+   */
   get ready(): boolean {
-    return this.bootstrapped && this.dbHealthy;
+    return this.bootstrapped && this.remoteLoad === 'announced' && this.dbHealthy;
   }
 
   /** Starts connecting in the background; serving does not wait for the database. */
@@ -109,13 +118,15 @@ export class Presence {
 
   /** Who joined and left since the last call; undefined when nobody did. */
   takeChanges(): PresenceChanges | undefined {
-    return this.onlineUsers.takeChanges(PRESENCE_LIST_MAX);
+    const changes = this.onlineUsers.takeChanges(PRESENCE_LIST_MAX);
+    if (this.remoteLoad === 'loaded') this.remoteLoad = 'announced';
+    return changes;
   }
 
-  /** Asks the database directly (for /readyz). */
+  /** Asks the database directly (for /readyz); false before the instance is ready to take clients. */
   async pingDatabase(timeoutMs: number): Promise<boolean> {
     const db = this.db;
-    if (!db || !this.bootstrapped) return false;
+    if (!db || !this.bootstrapped || this.remoteLoad !== 'announced') return false;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
     try {
@@ -271,6 +282,7 @@ export class Presence {
     let outcome: Map<string, RemoteSnapshot> | 'failed';
     try {
       outcome = snapshotsOf(await loadRemotePresence(db, this.instanceId), Date.now());
+      if (this.remoteLoad === 'pending') this.remoteLoad = 'loaded';
     } catch (err) {
       this.options.log.warn({ err: (err as Error).message }, 'could not load the other instances; retrying');
       setTimeout(() => void this.reloadAllRemote(), 1_000).unref();

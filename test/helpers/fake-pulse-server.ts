@@ -35,6 +35,8 @@ export class FakePulseServer {
   holdAnswers = false;
   /** Whether to send the welcome on connection. */
   sendWelcome = true;
+  /** Tokens sent in `refresh` frames, in order. */
+  readonly refreshes: string[] = [];
   /** Errors to answer the next requests with instead, as the server would (RATE_LIMITED carries id null). */
   readonly errorsNext: { code: string; idNull: boolean }[] = [];
   private readonly http: Server;
@@ -145,6 +147,13 @@ export class FakePulseServer {
     const error = this.errorsNext.shift();
     if (error) {
       conn.socket.send(JSON.stringify({ type: 'error', id: error.idNull ? null : id, code: error.code, message: `refused: ${error.code}` }));
+      return;
+    }
+    if (frame.type === 'refresh') {
+      const token = String(frame.token);
+      this.refreshes.push(token);
+      const exp = (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString() || '{}') as { exp?: number }).exp ?? null;
+      conn.socket.send(JSON.stringify({ type: 'refreshed', id, exp }));
       return;
     }
     if (frame.type === 'users') {

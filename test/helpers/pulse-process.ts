@@ -54,6 +54,8 @@ export async function startPulseProcess(env: Record<string, string>, options: Pu
       TZ: process.env.TZ ?? 'UTC',
       HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
+      // Presence tests time the moment a user leaves: announced at once unless a test asks for a grace.
+      PRESENCE_LEAVE_GRACE_MS: '0',
       ...env,
       PORT: String(port),
     },

@@ -9,7 +9,7 @@ export interface RunningPulse {
   wsUrl: string;
   port: number;
   pulse: Pulse;
-  /** Resolves once the database is connected (presence rows are being written). */
+  /** Resolves once the instance is ready, as /readyz says: the database connected, the others' users loaded and announced. */
   ready(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -20,6 +20,8 @@ export async function startPulse(env: Record<string, string> = {}): Promise<Runn
     HOST: '127.0.0.1',
     DATA_DIR: ':memory:',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // Presence tests time the moment a user leaves: announced at once unless a test asks for a grace.
+    PRESENCE_LEAVE_GRACE_MS: '0',
     ...env,
   });
   const pulse = await buildPulse(config);
@@ -30,7 +32,15 @@ export async function startPulse(env: Record<string, string> = {}): Promise<Runn
     wsUrl: `ws://127.0.0.1:${port}/ws`,
     port,
     pulse,
-    ready: () => pulse.presence.start(),
+    ready: async () => {
+      await pulse.presence.start();
+      // The other instances' users are announced at the first tick after they load: at most a second.
+      const deadline = Date.now() + 10_000;
+      while (!pulse.presence.ready) {
+        if (Date.now() > deadline) throw new Error('pulse did not become ready within 10 s');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
     stop: () => pulse.stop(),
   };
 }

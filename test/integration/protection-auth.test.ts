@@ -55,6 +55,13 @@ describe('upgrade checks in auth mode', () => {
       'no sub': await sign({ name: 'nobody' }),
       'tampered': `${good.slice(0, good.lastIndexOf('.') + 1)}${'A'.repeat(43)}`,
     };
+    const REASONS: Record<string, string> = {
+      expired: 'token expired',
+      'alg none': 'token algorithm not allowed',
+      'HS512, other key': 'token algorithm not allowed',
+      'HS512, right key': 'token algorithm not allowed',
+      'no sub': 'token has no usable "sub"',
+    };
     const before401 = await metricValue(server.baseUrl, 'pulse_upgrades_rejected_total', { status: '401' });
     assert.equal(status(await rawUpgrade(server.port, '/ws')), 401, 'no token');
     assert.equal(status(await rawUpgrade(server.port, '/ws/c1')), 401, 'no token, text protocol');
@@ -69,7 +76,7 @@ describe('upgrade checks in auth mode', () => {
         statusCode: 401,
         code: 'UNAUTHORIZED',
         error: 'Unauthorized',
-        message: what === 'expired' ? 'token expired' : what === 'no sub' ? 'token has no usable "sub"' : 'invalid token',
+        message: REASONS[what] ?? 'invalid token',
       }, `${what}: the HTTP error body`);
       assert.equal(status(await rawUpgrade(server.port, '/ws', { Authorization: `Bearer ${token}` })), 401, `${what} as Bearer`);
       assert.equal(status(await rawUpgrade(server.port, `/ws/c1?token=${encodeURIComponent(token)}`)), 401, `${what}, text protocol`);

@@ -212,6 +212,26 @@ test('getToken is called before every connect and reconnect', async () => {
   assert.deepEqual(server.connections.map((conn) => conn.query.get('token')), ['token-1', 'token-2']);
 });
 
+test('before the token expires, a new one from getToken() refreshes the open connection', async () => {
+  const unsigned = (exp: number) => `e30.${Buffer.from(JSON.stringify({ sub: 'ada', exp })).toString('base64url')}.sig`;
+  const issued: string[] = [];
+  const c = client({ name: undefined, silenceMs: 60_000, getToken: () => {
+    // Each token lives 2 s: the client must refresh about 1 s before the end.
+    const token = unsigned(Math.floor(Date.now() / 1000) + 2);
+    issued.push(token);
+    return token;
+  } });
+  await c.connect();
+  const deadline = Date.now() + 5_000;
+  while (server.refreshes.length < 2) {
+    assert.ok(Date.now() < deadline, `${server.refreshes.length} refreshes`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.deepEqual(server.refreshes, issued.slice(1, 3), 'each refresh carries a fresh token');
+  assert.equal(server.connections.length, 1, 'on the same connection');
+  assert.equal(c.state, 'open');
+});
+
 test('online: the snapshot, then joins and leaves, and a new snapshot after a truncated message', async () => {
   server.users = [{ id: 'ada', name: 'ada', sessions: 1, since: '2026-01-01T00:00:00.000Z' }];
   const c = client();

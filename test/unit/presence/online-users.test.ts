@@ -62,3 +62,52 @@ test('list is ordered by name and pages with an after cursor', () => {
   online.apply('bravo', 'bravo', -1, 0);
   assert.deepEqual(online.list(10, 'bravo').users.map((u) => u.name), ['charlie', 'delta'], 'a cursor whose user left still pages');
 });
+
+test('leave grace: a user whose last session closed stays online until the grace ends, then leaves', () => {
+  const online = new OnlineUsers(3_000);
+  online.apply('ada', 'Ada', 1, 0);
+  online.takeChanges(100, 0);
+  online.apply('ada', 'Ada', -1, 1_000);
+  assert.equal(online.takeChanges(100, 1_000), undefined, 'no left yet');
+  assert.equal(online.count, 1);
+  assert.deepEqual(online.list(10).users.map((u) => [u.id, u.sessions]), [['ada', 0]], 'listed with 0 sessions meanwhile');
+  assert.equal(online.takeChanges(100, 3_999), undefined);
+  assert.deepEqual(online.takeChanges(100, 4_000), { online: 0, joined: [], left: [{ id: 'ada', name: 'Ada' }], joinedCount: 0, leftCount: 1 });
+  assert.equal(online.count, 0);
+});
+
+test('leave grace: coming back within it, on any instance, cancels the leave and sends no join', () => {
+  const online = new OnlineUsers(3_000);
+  online.apply('ada', 'Ada', 1, 0);
+  online.applyRemote('b', [['bob', 'Bob', 1, 0]]);
+  online.takeChanges(100, 0);
+  // A rolling deploy: this instance's user and instance b's user drop, and reconnect elsewhere.
+  online.apply('ada', 'Ada', -1, 1_000);
+  online.dropRemote('b');
+  online.applyRemote('c', [['ada', 'Ada', 1, 1_500], ['bob', 'Bob', 1, 1_600]]);
+  assert.equal(online.takeChanges(100, 2_000), undefined);
+  assert.equal(online.takeChanges(100, 10_000), undefined, 'no left later either');
+  assert.deepEqual(online.list(10).users.map((u) => [u.id, u.sessions, u.sinceMs]), [['ada', 1, 0], ['bob', 1, 0]], 'online since the first time');
+});
+
+test('leave grace: users leave in the order they went, each after its own grace', () => {
+  const online = new OnlineUsers(1_000);
+  for (const id of ['a', 'b', 'c']) online.apply(id, id, 1, 0);
+  online.takeChanges(100, 0);
+  online.apply('a', 'a', -1, 100);
+  online.apply('b', 'b', -1, 500);
+  online.apply('a', 'a', 1, 600); // a is back
+  online.apply('a', 'a', -1, 700); // and gone again: its grace starts over
+  online.apply('c', 'c', -1, 800);
+  assert.deepEqual(online.takeChanges(100, 1_500)?.left.map((u) => u.id), ['b']);
+  assert.deepEqual(online.takeChanges(100, 1_750)?.left.map((u) => u.id), ['a']);
+  assert.deepEqual(online.takeChanges(100, 1_800)?.left.map((u) => u.id), ['c']);
+});
+
+test('no leave grace (0): a user leaves at once, as before', () => {
+  const online = new OnlineUsers(0);
+  online.apply('ada', 'Ada', 1, 0);
+  online.takeChanges(100, 0);
+  online.apply('ada', 'Ada', -1, 1);
+  assert.deepEqual(online.takeChanges(100, 1)?.left, [{ id: 'ada', name: 'Ada' }]);
+});

@@ -74,6 +74,7 @@ async function started(remoteRows: RemoteUserRow[] = []) {
     instanceTtlMs: 3_600_000,
     sweepIntervalMs: 3_600_000,
     maxQueueBytes: 1e6,
+    leaveGraceMs: 0,
     metrics,
     log: { ...silentLogger, warn: (_: object, msg: string) => void seen.warnings.push(msg) },
   });
@@ -143,5 +144,16 @@ test('malformed notifications are logged and ignored, without throwing', async (
   assert.equal(seen.warnings.filter((w) => w.includes('malformed')).length, 5);
   await notify({ i: 'b', s: 2, d: [delta('bob', 1)] });
   assert.deepEqual(online(), { bob: 1 }, 'later notifications still apply');
+  await stop();
+});
+
+test('ready only after the other instances are loaded and that load was announced in one presence message', async () => {
+  const { presence, stop } = await started(remote('b', 1, { bob: 1, carol: 1 }));
+  assert.equal(presence.ready, false, 'loaded, but its joins not yet taken');
+  assert.equal(await presence.pingDatabase(1_000), false, '/readyz says not ready');
+  const first = presence.takeChanges();
+  assert.deepEqual(first?.joined.map((u) => u.id).sort(), ['bob', 'carol'], 'the first load, announced to whoever is already connected');
+  assert.equal(presence.ready, true);
+  assert.equal(await presence.pingDatabase(1_000), true);
   await stop();
 });
