@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config.js';
@@ -61,4 +62,16 @@ test('lists and switches parse', () => {
   assert.equal(config.workers, 4);
   assert.equal(loadConfig({ ALLOWED_ORIGINS: '*' }).allowedOrigins, '*');
   assert.equal(config.rateLimitPerSecond, 0, '0 disables the limiter');
+});
+
+test('.env.example, as a user copies it to .env, is a configuration Pulse accepts', () => {
+  const text = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
+  const env: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
+    if (match) env[match[1]!] = match[2]!;
+  }
+  assert.ok(Object.keys(env).length > 20, 'the settings were read');
+  // compose.yaml sets DATABASE_URL itself; the rest is as the file says.
+  assert.doesNotThrow(() => loadConfig({ ...env, DATABASE_URL: 'postgres://pulse:pulse@db:5432/pulse' }));
 });
