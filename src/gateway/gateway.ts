@@ -55,6 +55,11 @@ export interface GatewayDeps {
 const USER_AGENT_MAX = 256;
 /** How long peers get to answer the 1001 close of a drain before they are dropped. */
 const DRAIN_GRACE_MS = 2_000;
+/**
+ * Each connection is logged at debug (a reconnect storm would otherwise write two lines per
+ * client); at info, one summary line this often says how many opened and closed.
+ */
+const SUMMARY_INTERVAL_MS = 60_000;
 
 // ws reports protocol violations with these codes; the close code it sends follows them.
 const WS_ERROR_CLOSE_CODES: Record<string, number> = {
@@ -83,6 +88,9 @@ export class Gateway {
   /** One listener of each kind for every socket; `this` is the socket. */
   private readonly onMessage: (this: WebSocket, data: Buffer, isBinary: boolean) => void;
   private readonly onSocketClose: (this: WebSocket, code: number, reason: Buffer) => void;
+  private readonly summaryTimer: NodeJS.Timeout;
+  private openedSinceSummary = 0;
+  private closedSinceSummary = 0;
 
   constructor(private readonly deps: GatewayDeps) {
     const { config, presence, metrics } = deps;
@@ -103,6 +111,7 @@ export class Gateway {
     this.onSocketClose = function (code, reason) {
       gateway.onClose((this as SocketWithConnection)[CONNECTION], code, reason.toString());
     };
+    this.summaryTimer = setInterval(() => this.logSummary(), SUMMARY_INTERVAL_MS).unref();
   }
 
   get connectionCount(): number {
@@ -142,7 +151,8 @@ export class Gateway {
 
     conn.expireAt(identity.expiresAt);
     presence.open(conn);
-    this.deps.log.info({ sessionId: conn.id, userId: conn.userId, protocol, remoteAddr }, 'session opened');
+    this.openedSinceSummary++;
+    this.deps.log.debug({ sessionId: conn.id, userId: conn.userId, protocol, remoteAddr }, 'session opened');
     if (protocol === 'json') {
       conn.send(this.encodeWelcome(conn.id, { id: conn.userId, name: conn.name }, now), config.slowClientCloseBytes);
     }
@@ -155,6 +165,7 @@ export class Gateway {
 
   /** Upgrades get 503 from now on; every client is closed with 1001. Resolves when all are gone or at `deadline`. */
   async drain(deadline: number): Promise<void> {
+    clearInterval(this.summaryTimer);
     this.deps.admission.drain();
     this.broadcaster.stop();
     for (const conn of this.all()) conn.close(CloseCode.GOING_AWAY, 'server shutting down');
@@ -163,6 +174,15 @@ export class Gateway {
     while (this.connectionCount > 0 && Date.now() < graceEnd) await new Promise((r) => setTimeout(r, 25));
     for (const conn of this.all()) conn.socket.terminate();
     while (this.connectionCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    this.logSummary();
+  }
+
+  /** One info line for the connections opened and closed since the last one, when there were any. */
+  private logSummary(): void {
+    if (this.openedSinceSummary === 0 && this.closedSinceSummary === 0) return;
+    this.deps.log.info({ opened: this.openedSinceSummary, closed: this.closedSinceSummary, open: this.connectionCount }, 'connections');
+    this.openedSinceSummary = 0;
+    this.closedSinceSummary = 0;
   }
 
   private all(): Connection[] {
@@ -181,7 +201,8 @@ export class Gateway {
     const reason = conn.closeReason ?? storableText(peerReason);
     metrics.connectionClosed(conn.protocol, code);
     presence.close(conn, code, reason || null);
-    this.deps.log.info({ sessionId: conn.id, userId: conn.userId, code, reason }, 'session closed');
+    this.closedSinceSummary++;
+    this.deps.log.debug({ sessionId: conn.id, userId: conn.userId, code, reason }, 'session closed');
 
     if (conn.protocol === 'text' && !admission.isDraining) {
       const line = TextProtocol.left(conn.userId);
