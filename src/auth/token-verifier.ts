@@ -20,9 +20,14 @@ export interface VerifiedToken {
   exp: number | null;
 }
 
-export type TokenCheck = { ok: true; token: VerifiedToken } | { ok: false; message: string };
+/** `retryable`: the token may verify later (its key could not be had yet), unlike a bad token. */
+export type TokenCheck = { ok: true; token: VerifiedToken } | { ok: false; message: string; retryable: boolean };
 
 type Key = Uint8Array | KeyObject | ReturnType<typeof createRemoteJWKSet>;
+
+/** A kid the cached keys lack: a key newer than them is found at the next refetch, after the cooldown. */
+const UNKNOWN_KEY = 'token signed by an unknown key';
+const KEYS_UNAVAILABLE = 'signing keys unavailable';
 
 export class TokenVerifier {
   private readonly key: Key;
@@ -63,15 +68,16 @@ export class TokenVerifier {
       // jwtVerify's overloads want either a key or a key resolver; both are handled the same way.
       ({ payload } = await jwtVerify(token, this.key as Uint8Array, this.options));
     } catch (err) {
-      return { ok: false, message: this.describe(err) };
+      const message = this.describe(err);
+      return { ok: false, message, retryable: message === UNKNOWN_KEY || message === KEYS_UNAVAILABLE };
     }
     // jose checks iat only against a maximum age: a token issued in the future is refused here.
     if (typeof payload.iat === 'number' && payload.iat * 1000 > Date.now() + this.toleranceMs) {
-      return { ok: false, message: 'token issued in the future' };
+      return { ok: false, message: 'token issued in the future', retryable: false };
     }
     const sub = payload.sub;
     if (typeof sub !== 'string' || sub.length === 0 || sub.length > USER_ID_MAX_LENGTH || storableText(sub) !== sub) {
-      return { ok: false, message: 'token has no usable "sub"' };
+      return { ok: false, message: 'token has no usable "sub"', retryable: false };
     }
     const claimed = [payload.name, payload.preferred_username].find((v): v is string => typeof v === 'string' && v.length > 0) ?? sub;
     return {
@@ -94,14 +100,14 @@ export class TokenVerifier {
       return `invalid token: "${err.claim}" claim`;
     }
     if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'token algorithm not allowed';
-    if (err instanceof joseErrors.JWKSNoMatchingKey) return 'token signed by an unknown key';
+    if (err instanceof joseErrors.JWKSNoMatchingKey) return UNKNOWN_KEY;
     if (err instanceof joseErrors.JWKSInvalid || err instanceof joseErrors.JWKSTimeout || isFetchFailure(err)) {
       // Every upgrade meets the same failure while the provider is down: one line per 10 s is enough.
       if (Date.now() - this.keysWarnedAt > 10_000) {
         this.keysWarnedAt = Date.now();
         this.log.warn({ err: (err as Error).message }, 'signing keys unavailable; tokens are refused until they load');
       }
-      return 'signing keys unavailable';
+      return KEYS_UNAVAILABLE;
     }
     return 'invalid token';
   }

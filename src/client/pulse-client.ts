@@ -405,7 +405,8 @@ export class PulseClient {
         return fallback; // admission would take it now: the failure was something else, and may pass
       }
       const body = (await response.json()) as Partial<HttpErrorBody>;
-      const retryable = !FINAL_STATUSES.has(response.status);
+      // A token whose key the server cannot have yet (its identity provider is down) may pass later.
+      const retryable = !FINAL_STATUSES.has(response.status) || body.code === 'SIGNING_KEY_UNAVAILABLE';
       return new PulseError(body.code ?? 'DISCONNECTED', body.message ?? `refused with HTTP ${response.status}`, retryable, response.status);
     } catch {
       return fallback; // the server is not there at all: keep trying

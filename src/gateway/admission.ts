@@ -4,7 +4,8 @@
 //   2. MAX_CONNECTIONS_PER_IP from this address → 429 TOO_MANY_CONNECTIONS
 //   3. an Origin that is not allowed → 403 ORIGIN_NOT_ALLOWED
 //   4. text protocol: a bad clientId → 400 INVALID_CLIENT_ID
-//   5. with AUTH_JWT_SECRET: no or a bad token → 401 UNAUTHORIZED;
+//   5. tokens required (a key is configured): no or a bad token → 401 UNAUTHORIZED, or 401
+//      SIGNING_KEY_UNAVAILABLE when its key cannot be had yet (the client may retry);
 //      open mode, JSON protocol: a bad ?name= → 400 INVALID_NAME (no name: a guest name)
 // An admitted upgrade holds its place in the counts at once; the gateway gives it back when the
 // connection closes (release), so the caps hold however many handshakes run at the same time.
@@ -161,7 +162,7 @@ export class Admission {
     const token = request.query.get('token') ?? bearer;
     if (!token) return refuse(401, 'UNAUTHORIZED', 'missing token');
     const checked = await tokens.verify(token);
-    if (!checked.ok) return refuse(401, 'UNAUTHORIZED', checked.message);
+    if (!checked.ok) return refuse(401, checked.retryable ? 'SIGNING_KEY_UNAVAILABLE' : 'UNAUTHORIZED', checked.message);
     const identity: Identity = { ...checked.token, presence };
     return holdPlace ? this.hold(request.remoteAddr, identity) : { ok: true, identity };
   }

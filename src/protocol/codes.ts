@@ -66,6 +66,7 @@ export const HTTP_ERROR_CODES = {
   INVALID_CLIENT_ID: 'the clientId breaks the clientId rule',
   INVALID_HANDSHAKE: 'not a valid WebSocket handshake',
   UNAUTHORIZED: 'the token is missing, invalid or expired',
+  SIGNING_KEY_UNAVAILABLE: 'the key that signed the token cannot be had yet (the identity provider is unreachable, or the key is newer than the cached ones): try again',
   ORIGIN_NOT_ALLOWED: 'the page\'s origin may not connect',
   NOT_FOUND: 'no such route',
   UPGRADE_REQUIRED: 'connect with a WebSocket client',

@@ -166,6 +166,9 @@ describe('tokens from an identity provider (JWKS)', { timeout: 120_000 }, () => 
     try {
       await sleep(1_600); // the cached set expires
       await assertRefused(server, await sign(k2), 'signing keys unavailable', 'a broken JWKS');
+      // Still a 401, but one that says the token may pass later: clients retry instead of giving up.
+      const precheck = await fetch(`${server.baseUrl}/api/admission?token=${await sign(k2)}`);
+      assert.deepEqual([precheck.status, ((await precheck.json()) as { code: string }).code], [401, 'SIGNING_KEY_UNAVAILABLE']);
       assert.equal((await fetch(`${server.baseUrl}/healthz`)).status, 200);
     } finally {
       jwks.broken = false;

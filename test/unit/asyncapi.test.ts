@@ -168,7 +168,17 @@ test('text protocol lines match the strings of protocol.ts', async () => {
 test('the description lists every close code and every code a refused upgrade can carry', async () => {
   const description = (await load()).info().description() ?? '';
   for (const code of Object.keys(CLOSE_CODE_MEANING)) assert.match(description, new RegExp(`\\| ${code} \\|`), `close code ${code}`);
-  const upgradeCodes: HttpErrorCode[] = ['INVALID_NAME', 'INVALID_CLIENT_ID', 'INVALID_HANDSHAKE', 'UNAUTHORIZED', 'ORIGIN_NOT_ALLOWED', 'TOO_MANY_CONNECTIONS', 'SERVER_FULL', 'DRAINING'];
+  const upgradeCodes: HttpErrorCode[] = [
+    'INVALID_NAME',
+    'INVALID_CLIENT_ID',
+    'INVALID_HANDSHAKE',
+    'UNAUTHORIZED',
+    'SIGNING_KEY_UNAVAILABLE',
+    'ORIGIN_NOT_ALLOWED',
+    'TOO_MANY_CONNECTIONS',
+    'SERVER_FULL',
+    'DRAINING',
+  ];
   for (const code of upgradeCodes) {
     assert.ok(code in HTTP_ERROR_CODES, code);
     assert.ok(description.includes(`\`${code}\``), `upgrade refusal ${code}`);

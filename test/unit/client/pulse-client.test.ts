@@ -146,6 +146,16 @@ test('refusals that retrying cannot fix stop with a PulseError that says why', a
   }
 });
 
+test('a 401 whose signing key cannot be had yet (the identity provider is down) is retried, not final', async () => {
+  server.refusal = { status: 401, code: 'SIGNING_KEY_UNAVAILABLE', message: 'signing keys unavailable' };
+  const c = client();
+  const connected = c.connect();
+  const error = (await next(c, 'error')) as PulseError;
+  assert.deepEqual([error.code, error.retryable, c.state], ['SIGNING_KEY_UNAVAILABLE', true, 'reconnecting']);
+  server.refusal = undefined;
+  await connected;
+});
+
 test('a name that breaks the rule is refused before any connection is tried', async () => {
   for (const name of ['x²', '½', 'a'.repeat(40)]) {
     const c = client({ name });
