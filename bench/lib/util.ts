@@ -215,6 +215,34 @@ export function cpuSecondsOfCommand(command: string): number {
   return ticks / CLOCK_TICKS_PER_SECOND;
 }
 
+/**
+ * CPU seconds used so far by a server process and all its descendants, plus what its exited
+ * children used (a PostgreSQL postmaster's cutime/cstime holds the backends that ended): one
+ * server's share, whatever other servers of the same name run on the machine.
+ */
+export function cpuSecondsOfServer(root: number): number {
+  let ticks = readStat(root)?.reapedChildrenTicks ?? 0;
+  for (const pid of processTree(root)) ticks += readStat(pid)?.cpuTicks ?? 0;
+  return ticks / CLOCK_TICKS_PER_SECOND;
+}
+
+/** The parent of a process (a PostgreSQL backend's is its postmaster); undefined when it is not on this machine. */
+export function parentPid(pid: number): number | undefined {
+  return readStat(pid)?.ppid;
+}
+
+/** Busy and total CPU time of the whole machine so far, in clock ticks (from /proc/stat). */
+export function machineCpuTicks(): { busy: number; total: number } {
+  try {
+    const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+    const total = fields.reduce((sum, v) => sum + (Number.isFinite(v) ? v : 0), 0);
+    // idle and iowait are fields 4 and 5 of the cpu line.
+    return { busy: total - (fields[3] ?? 0) - (fields[4] ?? 0), total };
+  } catch {
+    return { busy: 0, total: 0 };
+  }
+}
+
 /** CPU use between two samples, in percent of one core (200 = both cores of this machine). */
 export function cpuPercent(before: TreeSample, after: TreeSample): number {
   const wall = (after.at - before.at) / 1000;
