@@ -38,6 +38,7 @@ const MAX_LAG_P99_MS = 1_000;
 const MIN_ABSORBED_SHARE = 0.95;
 
 export const PRESENCE_SCALE_ROWS: Row[] = [
+  { label: 'PostgreSQL', key: 'postgres' },
   { label: 'instances (K)', key: 'instances' },
   { label: 'sessions held per instance', key: 'sessionsPerInstance' },
   { label: 'steps run', key: 'steps' },
@@ -299,11 +300,11 @@ async function states(instances: Instance[]): Promise<StateReply[]> {
   return Promise.all(instances.map((instance) => instance.ask({ cmd: 'state' }, 'state', 10_000)));
 }
 
-/** After the sweep: every instance must see every open session's user, and the database must hold exactly those sessions. */
+/** Every instance must see every open session's user, and the database must hold exactly those sessions (waits up to 60 s). */
 async function checkConverged(instances: Instance[], db: pg.Client): Promise<Metrics> {
   let last: Metrics = {};
   const started = Date.now();
-  for (let attempt = 0; attempt < 60; attempt++) {
+  for (let attempt = 0; attempt < 240; attempt++) {
     const replies = await states(instances);
     const local = replies.reduce((s, r) => s + r.local, 0);
     const queued = replies.reduce((s, r) => s + r.queued, 0);
@@ -355,11 +356,16 @@ export async function runPresenceScale(options: PresenceScaleOptions): Promise<S
   const steps: Metrics[] = [];
   const failures: string[] = [];
   let converged: Metrics = {};
+  let server = 'unknown';
   try {
     db = new pg.Client({ connectionString: database.url });
     await db.connect();
     const { rows } = await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
     const postgresCpu = postgresCpuReader(rows[0]?.pid ?? 0);
+    const settings = await db.query<{ version: string; sync: string; fsync: string }>(
+      "SELECT current_setting('server_version') AS version, current_setting('synchronous_commit') AS sync, current_setting('fsync') AS fsync",
+    );
+    server = `PostgreSQL ${settings.rows[0]?.version ?? '?'}, synchronous_commit ${settings.rows[0]?.sync ?? '?'}, fsync ${settings.rows[0]?.fsync ?? '?'}`;
     listener = await listen(database.url);
     log(`presence-scale: starting ${k} instances with ${options.sessions} sessions each`);
     for (let i = 0; i < k; i++) instances.push(new Instance(i));
@@ -367,6 +373,11 @@ export async function runPresenceScale(options: PresenceScaleOptions): Promise<S
     for (const instance of instances) {
       await instance.ask({ cmd: 'start', databaseUrl: database.url, index: instance.index, sessions: options.sessions }, 'started', 120_000);
     }
+    // The initial population arrives in batches too big for one notification: every instance reloads
+    // every other. The first step starts once that has settled and every instance sees everyone.
+    const settled = await checkConverged(instances, db);
+    log(`presence-scale: population settled after ${String(settled.convergedAfterMs)} ms (${String(settled.openSessions)} sessions)`);
+    await sleep(1000);
     const deadline = Date.now() + (options.maxMinutes ?? 20) * 60_000;
     for (const rate of options.rates) {
       if (Date.now() > deadline) {
@@ -396,6 +407,7 @@ export async function runPresenceScale(options: PresenceScaleOptions): Promise<S
   const best = within.reduce<Metrics | undefined>((a, s) => (!a || Number(s.rate) > Number(a.rate) ? s : a), undefined);
   const over = steps.find((s) => s.withinCeiling !== true);
   const pulse: Metrics = {
+    postgres: server,
     instances: k,
     sessionsPerInstance: options.sessions,
     steps: steps.length,
