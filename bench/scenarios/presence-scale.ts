@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { buildReport, type Metrics, type Row, type ScenarioReport } from '../lib/report.js';
 import { createBenchDatabase } from '../lib/servers.js';
-import { cpuSecondsOfCommand, cpuSecondsOfServer, machineCpuTicks, parentPid, round, sleep, summarize } from '../lib/util.js';
+import { cpuSecondsOfCommand, machineCpuTicks, parentPid, round, serverCpuMeter, sleep, summarize } from '../lib/util.js';
 import { PRESENCE_CHANNEL } from '../../src/db/queries.js';
 import type { ChildMessage, ParentMessage, StateReply, StepResult } from '../presence-scale/protocol.js';
 
@@ -137,11 +137,14 @@ class Instance {
   }
 }
 
-/** PostgreSQL's CPU so far: the server behind `client` when it runs here, else every `postgres` process. */
-function postgresCpuReader(backendPid: number): () => number {
+/** Starts measuring PostgreSQL's CPU: the server of that backend when it runs here, else every `postgres` process. */
+function postgresCpuMeter(backendPid: number): () => () => number {
   const postmaster = parentPid(backendPid);
-  if (postmaster !== undefined && postmaster > 1) return () => cpuSecondsOfServer(postmaster);
-  return () => cpuSecondsOfCommand('postgres');
+  if (postmaster !== undefined && postmaster > 1) return () => serverCpuMeter(postmaster);
+  return () => {
+    const before = cpuSecondsOfCommand('postgres');
+    return () => cpuSecondsOfCommand('postgres') - before;
+  };
 }
 
 /** Each probe join matched with its sightings on the other instances: latencies, and how many of the K − 1 were seen. */
@@ -221,7 +224,7 @@ async function runStep(
   listener: Listener,
   db: pg.Client,
   databaseName: string,
-  postgresCpu: () => number,
+  postgresCpu: () => () => number,
 ): Promise<Metrics> {
   const k = instances.length;
   const startAt = Date.now() + 300;
@@ -235,7 +238,7 @@ async function runStep(
   );
   await sleep(windowStart - Date.now());
   listener.reset();
-  const pgBefore = postgresCpu();
+  const pgMeter = postgresCpu();
   const machineBefore = machineCpuTicks();
   let peakConnections = 0;
   while (Date.now() < windowEnd - 250) {
@@ -244,7 +247,7 @@ async function runStep(
     await sleep(Math.min(1000, Math.max(0, windowEnd - Date.now())));
   }
   await sleep(Math.max(0, windowEnd - Date.now()));
-  const pgSeconds = postgresCpu() - pgBefore;
+  const pgSeconds = pgMeter();
   const machineAfter = machineCpuTicks();
   const notify = { bytes: listener.bytes, messages: listener.messages, hints: listener.hints };
   const results = await replies;
@@ -361,7 +364,7 @@ export async function runPresenceScale(options: PresenceScaleOptions): Promise<S
     db = new pg.Client({ connectionString: database.url });
     await db.connect();
     const { rows } = await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-    const postgresCpu = postgresCpuReader(rows[0]?.pid ?? 0);
+    const postgresCpu = postgresCpuMeter(rows[0]?.pid ?? 0);
     const settings = await db.query<{ version: string; sync: string; fsync: string }>(
       "SELECT current_setting('server_version') AS version, current_setting('synchronous_commit') AS sync, current_setting('fsync') AS fsync",
     );
