@@ -85,12 +85,22 @@ WITH opened_users AS (
     ON n.user_id = d.user_id
   GROUP BY b.seq
 )
-SELECT pg_notify('${PRESENCE_CHANNEL}',
-         CASE WHEN octet_length(text) <= ${MAX_NOTIFY_BYTES} THEN text
-              ELSE json_build_object('i', $1::text, 's', seq, 'r', 1)::text END)
-FROM payload`;
+-- The commit does not wait for the WAL flush (this transaction only). NOTIFY serialises the commits
+-- of every instance on one lock held through that flush, so waiting for it capped the whole cluster
+-- at a few hundred batches a second. A PostgreSQL crash may then lose the batches of its last moments
+-- (wal_writer_delay, 3 × 200 ms at most): every instance's LISTEN connection drops with it, and each
+-- rewrites its rows from memory when it is back (Presence, resync 'reconnected').
+-- One row always, so that set_config runs even when nothing is announced.
+SELECT set_config('synchronous_commit', 'off', true) AS commit_mode,
+       (SELECT count(pg_notify('${PRESENCE_CHANNEL}',
+          CASE WHEN octet_length(text) <= ${MAX_NOTIFY_BYTES} THEN text
+               ELSE json_build_object('i', $1::text, 's', seq, 'r', 1)::text END))
+        FROM payload) AS notified`;
 
-/** Writes one batch of opens and closes and notifies the other instances, atomically. Idempotent on retry. */
+/**
+ * Writes one batch of opens and closes and notifies the other instances, atomically. Idempotent on
+ * retry. Committed without waiting for the WAL flush: see the statement.
+ */
 export async function writeBatch(
   db: Queryable,
   instanceId: string,
@@ -103,6 +113,9 @@ export async function writeBatch(
 const RESYNC_OWN = `
 WITH live AS (
   SELECT * FROM jsonb_to_recordset($2::jsonb) AS o(id uuid, user_id text, name text, protocol text, addr text, ua text, at timestamptz)
+), was AS (
+  -- The row as it was before this statement: stopped means another instance had swept this one.
+  SELECT stopped_at IS NOT NULL AS swept FROM instances WHERE id = $1::uuid
 ), instance AS (
   INSERT INTO instances (id, hostname, pid, seq) VALUES ($1::uuid, $3, $4, 1)
   ON CONFLICT (id) DO UPDATE SET seq = instances.seq + 1, heartbeat_at = now(), stopped_at = NULL
@@ -122,7 +135,7 @@ WITH live AS (
   RETURNING s.id
 )
 SELECT pg_notify('${PRESENCE_CHANNEL}', json_build_object('i', $1::text, 's', (SELECT seq FROM instance), 'r', 1)::text),
-       (SELECT count(*) FROM gone)::int AS gone`;
+       (SELECT count(*) FROM gone)::int AS gone, coalesce((SELECT swept FROM was), false) AS swept`;
 
 /**
  * Rewrites this instance's open sessions from memory: the live ones are (re)opened, every other open
@@ -132,9 +145,9 @@ export async function resyncOwnSessions(
   db: Queryable,
   instance: { id: string; hostname: string; pid: number },
   live: Omit<SessionOpenRow, 'closed_at' | 'code' | 'reason'>[],
-): Promise<{ gone: number }> {
-  const rows = await db.query<{ gone: number }>(RESYNC_OWN, [instance.id, JSON.stringify(live), instance.hostname, instance.pid]);
-  return { gone: rows[0]?.gone ?? 0 };
+): Promise<{ gone: number; swept: boolean }> {
+  const rows = await db.query<{ gone: number; swept: boolean }>(RESYNC_OWN, [instance.id, JSON.stringify(live), instance.hostname, instance.pid]);
+  return { gone: rows[0]?.gone ?? 0, swept: rows[0]?.swept === true };
 }
 
 /** Renews the heartbeat. Returns false when another instance has already declared this one lost. */

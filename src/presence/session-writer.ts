@@ -9,8 +9,12 @@ import { resyncOwnSessions, writeBatch, type SessionCloseRow, type SessionOpenRo
 import type { LiveSession } from './live-sessions.js';
 import type { Logger } from '../log.js';
 
-/** Why this instance's open sessions are rewritten from memory. */
-export type ResyncReason = 'overflow' | 'swept' | 'requested';
+/**
+ * Why this instance's open sessions are rewritten from memory. `reconnected`: the presence channel
+ * was re-established, and the server may have restarted after a crash, which loses the batches
+ * committed in its last moments (they do not wait for the WAL flush: see writeBatch).
+ */
+export type ResyncReason = 'overflow' | 'swept' | 'requested' | 'reconnected';
 
 export interface WriterMetrics {
   batchSize(size: number): void;
@@ -102,7 +106,8 @@ export class SessionWriter {
 
   /** Rewrites this instance's open sessions from memory at the next flush. */
   requestResync(reason: ResyncReason): void {
-    this.resyncReason ??= reason;
+    // A precautionary rewrite gives way to one with a known cause, which is what the metric should say.
+    if (this.resyncReason === undefined || this.resyncReason === 'reconnected') this.resyncReason = reason;
     this.schedule(0);
   }
 
@@ -276,9 +281,11 @@ export class SessionWriter {
     this.resyncReason = undefined;
     this.options.metrics.queueDepth(0, 0);
     try {
-      const { gone } = await resyncOwnSessions(db, this.options.instance, live);
-      this.options.metrics.resync(reason, superseded);
-      this.options.log.info({ reason, live: live.length, closedByResync: gone, supersededEvents: superseded }, 'presence resync written');
+      const { gone, swept } = await resyncOwnSessions(db, this.options.instance, live);
+      // A rewrite after a reconnection also repairs a sweep that happened meanwhile: say so.
+      const cause = swept && reason === 'reconnected' ? 'swept' : reason;
+      this.options.metrics.resync(cause, superseded);
+      this.options.log.info({ reason: cause, live: live.length, closedByResync: gone, supersededEvents: superseded }, 'presence resync written');
     } catch (err) {
       // Try again later; events that arrived meanwhile stay queued and are covered by the next snapshot,
       // which also supersedes the ones cleared above: they are counted then.
