@@ -7,7 +7,7 @@ import type { Queryable } from './driver.js';
 export const PRESENCE_CHANNEL = 'pulse_presence';
 const SWEEP_LOCK = 7_246_002;
 /** PostgreSQL's NOTIFY payload limit is 8000 bytes; a larger batch announces a reload hint instead. */
-const MAX_NOTIFY_BYTES = 7_900;
+export const MAX_NOTIFY_BYTES = 7_900;
 
 export interface SessionOpenRow {
   id: string;
@@ -132,6 +132,7 @@ WITH live AS (
   UPDATE sessions s SET disconnected_at = now(), close_code = NULL,
     close_reason = 'closed while the database was unreachable (close code not recorded; rewritten by resync)'
   WHERE s.instance_id = $1::uuid AND s.disconnected_at IS NULL AND s.id NOT IN (SELECT id FROM live)
+    AND NOT (s.id = ANY ($5::uuid[]))
   RETURNING s.id
 )
 SELECT pg_notify('${PRESENCE_CHANNEL}', json_build_object('i', $1::text, 's', (SELECT seq FROM instance), 'r', 1)::text),
@@ -139,14 +140,17 @@ SELECT pg_notify('${PRESENCE_CHANNEL}', json_build_object('i', $1::text, 's', (S
 
 /**
  * Rewrites this instance's open sessions from memory: the live ones are (re)opened, every other open
- * row of this instance is closed. Used after the event queue overflowed or after being swept.
+ * row of this instance is closed, except those in `closing` (their close is still queued, with its
+ * code). Used after the event queue overflowed, after being swept, or after LISTEN reconnected.
+ * `swept`: the instance's row had been stopped by another instance's sweep.
  */
 export async function resyncOwnSessions(
   db: Queryable,
   instance: { id: string; hostname: string; pid: number },
   live: Omit<SessionOpenRow, 'closed_at' | 'code' | 'reason'>[],
+  closing: string[] = [],
 ): Promise<{ gone: number; swept: boolean }> {
-  const rows = await db.query<{ gone: number; swept: boolean }>(RESYNC_OWN, [instance.id, JSON.stringify(live), instance.hostname, instance.pid]);
+  const rows = await db.query<{ gone: number; swept: boolean }>(RESYNC_OWN, [instance.id, JSON.stringify(live), instance.hostname, instance.pid, closing]);
   return { gone: rows[0]?.gone ?? 0, swept: rows[0]?.swept === true };
 }
 
