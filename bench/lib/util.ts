@@ -215,31 +215,10 @@ export function cpuSecondsOfCommand(command: string): number {
   return ticks / CLOCK_TICKS_PER_SECOND;
 }
 
-/**
- * Starts measuring the CPU of a server process and all its descendants (a PostgreSQL postmaster
- * and its backends); the function returned gives the seconds used since. A process that exits
- * meanwhile is counted through its parent's cutime/cstime, less what it had used before the start
- * (its whole life lands there at once): one server's share, whatever else runs on the machine.
- */
-export function serverCpuMeter(root: number): () => number {
-  const snapshot = (): { perPid: Map<number, number>; reaped: number } => {
-    const perPid = new Map<number, number>();
-    for (const pid of processTree(root)) perPid.set(pid, readStat(pid)?.cpuTicks ?? 0);
-    return { perPid, reaped: readStat(root)?.reapedChildrenTicks ?? 0 };
-  };
-  const start = snapshot();
-  return () => {
-    const end = snapshot();
-    let ticks = end.reaped - start.reaped;
-    for (const [pid, used] of end.perPid) ticks += used - (start.perPid.get(pid) ?? 0);
-    for (const [pid, used] of start.perPid) if (!end.perPid.has(pid)) ticks -= used;
-    return ticks / CLOCK_TICKS_PER_SECOND;
-  };
-}
-
-/** The parent of a process (a PostgreSQL backend's is its postmaster); undefined when it is not on this machine. */
-export function parentPid(pid: number): number | undefined {
-  return readStat(pid)?.ppid;
+/** utime + stime of one process so far, in seconds; undefined when it is gone (or not on this machine). */
+export function processCpuSeconds(pid: number): number | undefined {
+  const stat = readStat(pid);
+  return stat ? stat.cpuTicks / CLOCK_TICKS_PER_SECOND : undefined;
 }
 
 /** Busy and total CPU time of the whole machine so far, in clock ticks (from /proc/stat). */

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { buildReport, type Metrics, type Row, type ScenarioReport } from '../lib/report.js';
 import { createBenchDatabase } from '../lib/servers.js';
-import { cpuSecondsOfCommand, machineCpuTicks, parentPid, round, serverCpuMeter, sleep, summarize } from '../lib/util.js';
+import { cpuSecondsOfCommand, machineCpuTicks, processCpuSeconds, round, sleep, summarize } from '../lib/util.js';
 import { PRESENCE_CHANNEL } from '../../src/db/queries.js';
 import type { ChildMessage, ParentMessage, StateReply, StepResult } from '../presence-scale/protocol.js';
 
@@ -137,13 +137,35 @@ class Instance {
   }
 }
 
-/** Starts measuring PostgreSQL's CPU: the server of that backend when it runs here, else every `postgres` process. */
-function postgresCpuMeter(backendPid: number): () => () => number {
-  const postmaster = parentPid(backendPid);
-  if (postmaster !== undefined && postmaster > 1) return () => serverCpuMeter(postmaster);
-  return () => {
-    const before = cpuSecondsOfCommand('postgres');
-    return () => cpuSecondsOfCommand('postgres') - before;
+/**
+ * Starts measuring the CPU of the PostgreSQL backends serving one database (the bench's): other
+ * databases on the same server (another bench, a test run) are left out, and so are the server's
+ * shared background processes. A backend that exits within the window is lost from the count
+ * (the instances' pools keep theirs). When the server is not on this machine: every `postgres` process.
+ */
+function postgresCpuMeter(db: pg.Client, databaseName: string, local: boolean): () => Promise<() => Promise<number>> {
+  const backends = async (): Promise<Map<number, number>> => {
+    const { rows } = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [databaseName]);
+    const used = new Map<number, number>();
+    for (const { pid } of rows) {
+      const seconds = processCpuSeconds(pid);
+      if (seconds !== undefined) used.set(pid, seconds);
+    }
+    return used;
+  };
+  if (!local) {
+    return async () => {
+      const before = cpuSecondsOfCommand('postgres');
+      return async () => cpuSecondsOfCommand('postgres') - before;
+    };
+  }
+  return async () => {
+    const before = await backends();
+    return async () => {
+      let seconds = 0;
+      for (const [pid, used] of await backends()) seconds += used - (before.get(pid) ?? 0);
+      return seconds;
+    };
   };
 }
 
@@ -224,7 +246,7 @@ async function runStep(
   listener: Listener,
   db: pg.Client,
   databaseName: string,
-  postgresCpu: () => () => number,
+  postgresCpu: () => Promise<() => Promise<number>>,
 ): Promise<Metrics> {
   const k = instances.length;
   const startAt = Date.now() + 300;
@@ -238,7 +260,7 @@ async function runStep(
   );
   await sleep(windowStart - Date.now());
   listener.reset();
-  const pgMeter = postgresCpu();
+  const pgMeter = await postgresCpu();
   const machineBefore = machineCpuTicks();
   let peakConnections = 0;
   while (Date.now() < windowEnd - 250) {
@@ -247,7 +269,7 @@ async function runStep(
     await sleep(Math.min(1000, Math.max(0, windowEnd - Date.now())));
   }
   await sleep(Math.max(0, windowEnd - Date.now()));
-  const pgSeconds = pgMeter();
+  const pgSeconds = await pgMeter();
   const machineAfter = machineCpuTicks();
   const notify = { bytes: listener.bytes, messages: listener.messages, hints: listener.hints };
   const results = await replies;
@@ -364,7 +386,7 @@ export async function runPresenceScale(options: PresenceScaleOptions): Promise<S
     db = new pg.Client({ connectionString: database.url });
     await db.connect();
     const { rows } = await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
-    const postgresCpu = postgresCpuMeter(rows[0]?.pid ?? 0);
+    const postgresCpu = postgresCpuMeter(db, database.name, processCpuSeconds(rows[0]?.pid ?? 0) !== undefined);
     const settings = await db.query<{ version: string; sync: string; fsync: string }>(
       "SELECT current_setting('server_version') AS version, current_setting('synchronous_commit') AS sync, current_setting('fsync') AS fsync",
     );
@@ -436,7 +458,7 @@ export async function runPresenceScale(options: PresenceScaleOptions): Promise<S
     'R = total session events/s over the K instances (a close of the oldest session and an open for the user offline longest, in turn); absorbed = events committed by the writers in the window',
     'writer lag = the writer’s own event → committed figure (eventLagSeconds), over every event committed in the window; the ceiling: lag p99 ≤ 1 s and ≥ 95 % of R absorbed',
     `cross-instance join = a probe user (1 in 8) opening on one instance → seen in takeChanges() on another (polled every 5 ms, same machine clock)`,
-    'PostgreSQL CPU: utime + stime of the server’s processes (postmaster and every backend, the bench’s own two included) over the window, per 1,000 absorbed events',
+    'PostgreSQL CPU: utime + stime of the backends connected to the bench database (the bench’s own two included; other databases and the server’s background processes left out) over the window, per 1,000 absorbed events',
     'NOTIFY bytes: payload bytes received by one listener (the bench’s); every instance receives about the same',
   ]);
   return { ...report, steps };
