@@ -4,7 +4,7 @@
 //   ticks  --clients N (1000) --seconds S (10) [--workers W] [--db pg|pglite] [--loadgen-procs P] [--connect-rate R]
 //   fib    --clients N (100) --seconds S (10) [--large-seconds S] [--db pg|pglite]
 //   churn  --workers W (4) --seconds S (10)                       PostgreSQL only
-//   presence-scale --instances K (8) --sessions N (5000) --rates R1,R2,… --seconds S (8) --warmup S (2)
+//   presence-scale --instances K (8) --sessions N (5000) --rates R1,R2,… --seconds S (8) --warmup S (2) [--label L]
 //                                                                 PostgreSQL only, no reference
 //   chart | summary                                               bench/results/*.json → ticks.svg and RESULTS.md
 //   smoke  (or any scenario with --smoke): tiny sizes, checks correctness; exit 1 when a check fails
@@ -188,6 +188,7 @@ async function main(argv: string[]): Promise<number> {
           seconds: intOption(args, 'seconds', 8, 1, 120),
           warmupSeconds: intOption(args, 'warmup', 2, 0, 60),
           maxMinutes: intOption(args, 'max-minutes', 20, 1, 40),
+          label: args.options.has('label') ? stringOption(args, 'label', '') : undefined,
           pgAdminUrl: stringOption(args, 'pg-url', defaultPgAdminUrl()),
           log,
         }),

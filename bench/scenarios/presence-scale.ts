@@ -30,6 +30,8 @@ export interface PresenceScaleOptions {
   pgAdminUrl: string;
   /** The whole sweep stops starting steps after this many minutes. */
   maxMinutes?: number;
+  /** Names the run in the chart (e.g. the code measured); default: its commit. */
+  label?: string;
   log?: (line: string) => void;
 }
 
@@ -371,7 +373,7 @@ export async function runPresenceScale(options: PresenceScaleOptions): Promise<S
     interrupted = true;
     for (const instance of instances) instance.kill();
     const timer = setTimeout(() => process.exit(130), 5_000);
-    void database.drop().finally(() => {
+    void Promise.allSettled([listener?.end(), db?.end()]).then(() => database.drop()).finally(() => {
       clearTimeout(timer);
       process.exit(130);
     });
@@ -384,6 +386,8 @@ export async function runPresenceScale(options: PresenceScaleOptions): Promise<S
   let server = 'unknown';
   try {
     db = new pg.Client({ connectionString: database.url });
+    // The bench database is dropped with FORCE at the end, also on Ctrl-C: not an error.
+    db.on('error', () => undefined);
     await db.connect();
     const { rows } = await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
     const postgresCpu = postgresCpuMeter(db, database.name, processCpuSeconds(rows[0]?.pid ?? 0) !== undefined);
