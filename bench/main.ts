@@ -4,7 +4,7 @@
 //   ticks  --clients N (1000) --seconds S (10) [--workers W] [--db pg|pglite] [--loadgen-procs P] [--connect-rate R]
 //   fib    --clients N (100) --seconds S (10) [--large-seconds S] [--db pg|pglite]
 //   churn  --workers W (4) --seconds S (10)                       PostgreSQL only
-//   presence-scale --instances K (8) --sessions N (5000) --rates R1,R2,… --seconds S (8) --warmup S (2) [--label L]
+//   presence-scale --instances K (8) --sessions N (5000) --rates R1,R2,… --seconds S (8) --warmup S (2) [--label L] [--no-analyze]
 //                                                                 PostgreSQL only, no reference
 //   chart | summary                                               bench/results/*.json → ticks.svg and RESULTS.md
 //   smoke  (or any scenario with --smoke): tiny sizes, checks correctness; exit 1 when a check fails
@@ -14,7 +14,7 @@
 // Prints a table per scenario and, as the very last line, one line of JSON; writes
 // bench/results/<scenario>-<timestamp>.json.
 import { fileURLToPath } from 'node:url';
-import { writeChart } from './chart.js';
+import { writeChart, writeSweepChart } from './chart.js';
 import { writeSummary } from './summary.js';
 import { renderTable, saveReport, type Metrics, type Row, type ScenarioReport } from './lib/report.js';
 import { defaultPgAdminUrl, type DbKind, type ServerKind } from './lib/servers.js';
@@ -72,7 +72,7 @@ export async function runSmoke(pgUrl = smokePgUrl(), only?: string): Promise<Smo
 }
 
 /** presence-scale at CI size: 2 instances, one slow step; correctness only. */
-export const PRESENCE_SCALE_SMOKE = (pgAdminUrl: string) => ({
+const PRESENCE_SCALE_SMOKE = (pgAdminUrl: string) => ({
   instances: 2,
   sessions: 100,
   rates: [400],
@@ -189,6 +189,7 @@ async function main(argv: string[]): Promise<number> {
           warmupSeconds: intOption(args, 'warmup', 2, 0, 60),
           maxMinutes: intOption(args, 'max-minutes', 20, 1, 40),
           label: args.options.has('label') ? stringOption(args, 'label', '') : undefined,
+          analyze: !args.options.has('no-analyze'),
           pgAdminUrl: stringOption(args, 'pg-url', defaultPgAdminUrl()),
           log,
         }),
@@ -198,9 +199,10 @@ async function main(argv: string[]): Promise<number> {
     case 'chart':
     case 'summary': {
       const chart = writeChart();
+      const sweepChart = writeSweepChart();
       const summary = writeSummary(ROWS);
-      console.log(`wrote ${chart}\nwrote ${summary}`);
-      console.log(JSON.stringify({ scenario, chart, summary }));
+      console.log(`wrote ${chart}\nwrote ${sweepChart}\nwrote ${summary}`);
+      console.log(JSON.stringify({ scenario, chart, sweepChart, summary }));
       return 0;
     }
     default:

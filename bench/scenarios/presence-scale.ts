@@ -32,6 +32,8 @@ export interface PresenceScaleOptions {
   maxMinutes?: number;
   /** Names the run in the chart (e.g. the code measured); default: its commit. */
   label?: string;
+  /** ANALYZE the bench database once the population has settled (default true). */
+  analyze?: boolean;
   log?: (line: string) => void;
 }
 
@@ -52,6 +54,7 @@ export const PRESENCE_SCALE_ROWS: Row[] = [
   { label: '  batches/s (all instances)', key: 'batchesPerSecond' },
   { label: '  PostgreSQL CPU ms per 1,000 events', key: 'postgresCpuMsPer1000' },
   { label: '  PostgreSQL CPU % (100 = 1 core)', key: 'postgresCpuPercent' },
+  { label: '    of which LISTEN backends %', key: 'postgresListenersCpuPercent' },
   { label: '  instances CPU % (all K)', key: 'instancesCpuPercent' },
   { label: '  machine CPU busy %', key: 'machineBusyPercent' },
   { label: '  cross-instance join p50 ms', key: 'crossP50Ms' },
@@ -76,6 +79,7 @@ const STEP_COLUMNS: Array<[label: string, key: string]> = [
   ['batches/s', 'batchesPerSecond'],
   ['pg ms/1k', 'postgresCpuMsPer1000'],
   ['pg %', 'postgresCpuPercent'],
+  ['listen %', 'postgresListenersCpuPercent'],
   ['inst %', 'instancesCpuPercent'],
   ['busy %', 'machineBusyPercent'],
   ['join p50', 'crossP50Ms'],
@@ -139,34 +143,48 @@ class Instance {
   }
 }
 
+/** PostgreSQL CPU seconds over a window; `listeners`: the share of the backends that LISTEN (delivering notifications). */
+interface PostgresCpu {
+  total: number;
+  listeners: number | null;
+}
+
 /**
  * Starts measuring the CPU of the PostgreSQL backends serving one database (the bench's): other
  * databases on the same server (another bench, a test run) are left out, and so are the server's
  * shared background processes. A backend that exits within the window is lost from the count
  * (the instances' pools keep theirs). When the server is not on this machine: every `postgres` process.
  */
-function postgresCpuMeter(db: pg.Client, databaseName: string, local: boolean): () => Promise<() => Promise<number>> {
-  const backends = async (): Promise<Map<number, number>> => {
-    const { rows } = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [databaseName]);
-    const used = new Map<number, number>();
-    for (const { pid } of rows) {
+function postgresCpuMeter(db: pg.Client, databaseName: string, local: boolean): () => Promise<() => Promise<PostgresCpu>> {
+  const backends = async (): Promise<Map<number, { seconds: number; listener: boolean }>> => {
+    const { rows } = await db.query<{ pid: number; listener: boolean }>(
+      "SELECT pid, query ILIKE 'LISTEN%' AS listener FROM pg_stat_activity WHERE datname = $1",
+      [databaseName],
+    );
+    const used = new Map<number, { seconds: number; listener: boolean }>();
+    for (const { pid, listener } of rows) {
       const seconds = processCpuSeconds(pid);
-      if (seconds !== undefined) used.set(pid, seconds);
+      if (seconds !== undefined) used.set(pid, { seconds, listener });
     }
     return used;
   };
   if (!local) {
     return async () => {
       const before = cpuSecondsOfCommand('postgres');
-      return async () => cpuSecondsOfCommand('postgres') - before;
+      return async () => ({ total: cpuSecondsOfCommand('postgres') - before, listeners: null });
     };
   }
   return async () => {
     const before = await backends();
     return async () => {
-      let seconds = 0;
-      for (const [pid, used] of await backends()) seconds += used - (before.get(pid) ?? 0);
-      return seconds;
+      let total = 0;
+      let listeners = 0;
+      for (const [pid, now] of await backends()) {
+        const used = now.seconds - (before.get(pid)?.seconds ?? 0);
+        total += used;
+        if (now.listener) listeners += used;
+      }
+      return { total, listeners };
     };
   };
 }
@@ -248,7 +266,7 @@ async function runStep(
   listener: Listener,
   db: pg.Client,
   databaseName: string,
-  postgresCpu: () => Promise<() => Promise<number>>,
+  postgresCpu: () => Promise<() => Promise<PostgresCpu>>,
 ): Promise<Metrics> {
   const k = instances.length;
   const startAt = Date.now() + 300;
@@ -271,7 +289,8 @@ async function runStep(
     await sleep(Math.min(1000, Math.max(0, windowEnd - Date.now())));
   }
   await sleep(Math.max(0, windowEnd - Date.now()));
-  const pgSeconds = await pgMeter();
+  const pgCpu = await pgMeter();
+  const pgSeconds = pgCpu.total;
   const machineAfter = machineCpuTicks();
   const notify = { bytes: listener.bytes, messages: listener.messages, hints: listener.hints };
   const results = await replies;
@@ -303,6 +322,8 @@ async function runStep(
     queuedAtEnd: results.reduce((s, r) => s + r.queuedAtEnd, 0),
     postgresCpuMsPer1000: written > 0 ? round((pgSeconds * 1e6) / written, 1) : null,
     postgresCpuPercent: round((100 * pgSeconds) / seconds, 0),
+    // The backends that LISTEN: every notification wakes each of them (K instances + the bench).
+    postgresListenersCpuPercent: pgCpu.listeners === null ? null : round((100 * pgCpu.listeners) / seconds, 0),
     instancesCpuPercent: round((100 * instancesCpu) / seconds, 0),
     machineBusyPercent: round(100 * busyShare, 0),
     crossP50Ms: round(crossSummary.p50, 0),
@@ -406,6 +427,10 @@ export async function runPresenceScale(options: PresenceScaleOptions): Promise<S
     // every other. The first step starts once that has settled and every instance sees everyone.
     const settled = await checkConverged(instances, db);
     log(`presence-scale: population settled after ${String(settled.convergedAfterMs)} ms (${String(settled.openSessions)} sessions)`);
+    // Statistics, as autovacuum gathers them within a minute of a database's first rows (and the
+    // cached plans are made afresh): without them every plan of the sweep would be the one made when
+    // the tables were empty, a server with autovacuum off (this machine's) keeps it for good.
+    if (options.analyze !== false) await db.query('ANALYZE');
     await sleep(1000);
     const deadline = Date.now() + (options.maxMinutes ?? 20) * 60_000;
     for (const rate of options.rates) {
@@ -442,7 +467,7 @@ export async function runPresenceScale(options: PresenceScaleOptions): Promise<S
     steps: steps.length,
     ceilingRate: best?.rate ?? null,
     ...Object.fromEntries(
-      ['absorbedPerSecond', 'lagP50Ms', 'lagP99Ms', 'batchSizeP50', 'batchesPerSecond', 'postgresCpuMsPer1000', 'postgresCpuPercent', 'instancesCpuPercent',
+      ['absorbedPerSecond', 'lagP50Ms', 'lagP99Ms', 'batchSizeP50', 'batchesPerSecond', 'postgresCpuMsPer1000', 'postgresCpuPercent', 'postgresListenersCpuPercent', 'instancesCpuPercent',
         'machineBusyPercent', 'crossP50Ms', 'crossP99Ms', 'crossSeenPercent', 'notifyKiBPerSecond', 'reloadHintsPerSecond'].map((key) => [key, best?.[key] ?? null]),
     ),
     overRate: over?.rate ?? null,
@@ -462,6 +487,7 @@ export async function runPresenceScale(options: PresenceScaleOptions): Promise<S
     'R = total session events/s over the K instances (a close of the oldest session and an open for the user offline longest, in turn); absorbed = events committed by the writers in the window',
     'writer lag = the writer’s own event → committed figure (eventLagSeconds), over every event committed in the window; the ceiling: lag p99 ≤ 1 s and ≥ 95 % of R absorbed',
     `cross-instance join = a probe user (1 in 8) opening on one instance → seen in takeChanges() on another (polled every 5 ms, same machine clock)`,
+    'the bench database is ANALYZEd once the initial population has settled (unless --no-analyze), as autovacuum would do in its first minute',
     'PostgreSQL CPU: utime + stime of the backends connected to the bench database (the bench’s own two included; other databases and the server’s background processes left out) over the window, per 1,000 absorbed events',
     'NOTIFY bytes: payload bytes received by one listener (the bench’s); every instance receives about the same',
   ]);
