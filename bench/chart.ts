@@ -1,6 +1,6 @@
 // bench/results/ticks-*.json → bench/results/ticks.svg: tick fan-out p99 latency against client
 // count, one line per server (and process count); bench/results/presence-scale-*.json →
-// bench/results/presence-scale.svg: writer lag p99 and PostgreSQL CPU against events absorbed.
+// bench/results/presence-scale.svg: writer lag p99 and PostgreSQL CPU against the events offered.
 // Hand-written SVG, no dependencies.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -125,7 +125,7 @@ export function writeChart(dir = RESULTS_DIR): string {
 }
 
 
-// ---- presence-scale: writer lag p99 and PostgreSQL CPU against events absorbed, per sweep ----
+// ---- presence-scale: writer lag p99 and PostgreSQL CPU against the events offered, per sweep ----
 
 export interface SweepPoint {
   series: string;
@@ -179,14 +179,14 @@ export function collectSweeps(dir = RESULTS_DIR): SweepPoint[] {
 }
 
 export function renderSweepChart(points: SweepPoint[]): string {
-  const width = 820;
-  const m = { left: 70, right: 250, top: 44 };
+  const width = 980;
+  const m = { left: 70, right: 340, top: 44 };
   const panel = 230;
   const gap = 60;
   const height = m.top + panel + gap + panel + 56;
   const plotW = width - m.left - m.right;
   const log = (v: number): number => Math.log10(v);
-  const xs = points.map((p) => p.absorbed);
+  const xs = points.map((p) => p.rate);
   const xLo = Math.floor(log(Math.max(100, Math.min(1000, ...xs))));
   const xHi = Math.ceil(log(Math.max(10_000, ...xs)));
   const x = (v: number): number => m.left + ((log(v) - xLo) / Math.max(1, xHi - xLo)) * plotW;
@@ -225,22 +225,22 @@ export function renderSweepChart(points: SweepPoint[]): string {
   out.push(`<line x1="${m.left}" x2="${m.left + plotW}" y1="${yLag(1000).toFixed(1)}" y2="${yLag(1000).toFixed(1)}" stroke="#868e96" stroke-dasharray="5 4"/>`);
   out.push(`<text x="${m.left + plotW - 4}" y="${(yLag(1000) - 5).toFixed(1)}" text-anchor="end" fill="#868e96" font-size="11">ceiling: p99 = 1 s</text>`);
   axes(top2, cpuLo, cpuHi, yCpu, 'PostgreSQL CPU ms / 1,000 events (log)');
-  out.push(`<text x="${m.left + plotW / 2}" y="${height - 12}" text-anchor="middle" fill="#343a40">session events absorbed per second, all instances (log scale)</text>`);
+  out.push(`<text x="${m.left + plotW / 2}" y="${height - 12}" text-anchor="middle" fill="#343a40">R: session events offered per second, all instances together (log scale)</text>`);
   series.forEach((name, i) => {
     const color = palette[i % palette.length] ?? '#000';
     const pts = points.filter((p) => p.series === name);
     const line = (y: (p: SweepPoint) => number | null): string =>
       pts
         .filter((p) => y(p) !== null)
-        .map((p, j) => `${j === 0 ? 'M' : 'L'}${x(p.absorbed).toFixed(1)},${(y(p) as number).toFixed(1)}`)
+        .map((p, j) => `${j === 0 ? 'M' : 'L'}${x(p.rate).toFixed(1)},${(y(p) as number).toFixed(1)}`)
         .join(' ');
     out.push(`<path d="${line((p) => yLag(p.lagP99))}" fill="none" stroke="${color}" stroke-width="2"/>`);
     out.push(`<path d="${line((p) => (p.pgCpuPer1000 === null ? null : yCpu(p.pgCpuPer1000)))}" fill="none" stroke="${color}" stroke-width="2"/>`);
     for (const p of pts) {
       const tip = `${escape(name)}: R = ${p.rate.toLocaleString('en-US')}, absorbed ${p.absorbed.toLocaleString('en-US')}/s, lag p99 ${p.lagP99} ms, PostgreSQL ${p.pgCpuPer1000 ?? '–'} ms/1k`;
       const fill = p.within ? color : '#fff';
-      out.push(`<circle cx="${x(p.absorbed).toFixed(1)}" cy="${yLag(p.lagP99).toFixed(1)}" r="4" fill="${fill}" stroke="${color}" stroke-width="2"><title>${tip}</title></circle>`);
-      if (p.pgCpuPer1000 !== null) out.push(`<circle cx="${x(p.absorbed).toFixed(1)}" cy="${yCpu(p.pgCpuPer1000).toFixed(1)}" r="4" fill="${fill}" stroke="${color}" stroke-width="2"><title>${tip}</title></circle>`);
+      out.push(`<circle cx="${x(p.rate).toFixed(1)}" cy="${yLag(p.lagP99).toFixed(1)}" r="4" fill="${fill}" stroke="${color}" stroke-width="2"><title>${tip}</title></circle>`);
+      if (p.pgCpuPer1000 !== null) out.push(`<circle cx="${x(p.rate).toFixed(1)}" cy="${yCpu(p.pgCpuPer1000).toFixed(1)}" r="4" fill="${fill}" stroke="${color}" stroke-width="2"><title>${tip}</title></circle>`);
     }
     const ly = m.top + 10 + i * 20;
     out.push(`<line x1="${m.left + plotW + 16}" x2="${m.left + plotW + 40}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"/>`);
