@@ -224,6 +224,8 @@ async function stop(): Promise<void> {
   clearInterval(observer);
   await presence?.stop(Date.now() + 8_000);
   send({ type: 'stopped' });
+  // The IPC channel would keep both processes alive: let go of it once the reply is out.
+  process.disconnect?.();
 }
 
 process.on('message', (message: ParentMessage) => {

@@ -141,6 +141,16 @@ class Instance {
   kill(): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
   }
+
+  /** Graceful stop (the instance marks itself stopped in the database), then waits for the process to end. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    await this.ask({ cmd: 'stop' }, 'stopped', 20_000).catch(() => this.kill());
+    const timer = setTimeout(() => this.kill(), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
 }
 
 /** PostgreSQL CPU seconds over a window; `listeners`: the share of the backends that LISTEN (delivering notifications). */
@@ -449,7 +459,7 @@ export async function runPresenceScale(options: PresenceScaleOptions): Promise<S
     }
     converged = await checkConverged(instances, db);
   } finally {
-    await Promise.all(instances.map((instance) => instance.ask({ cmd: 'stop' }, 'stopped', 20_000).catch(() => instance.kill())));
+    await Promise.all(instances.map((instance) => instance.stop()));
     await listener?.end().catch(() => undefined);
     await db?.end().catch(() => undefined);
     await database.drop().catch((error: unknown) => log(`bench: could not drop ${database.name}: ${String(error)}`));
