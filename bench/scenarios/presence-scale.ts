@@ -288,6 +288,8 @@ async function runStep(
       instance.ask({ cmd: 'step', rate: Math.floor(rate / k) + (i < rate % k ? 1 : 0), startAt, windowStart, windowEnd }, 'step', windowEnd - Date.now() + 60_000),
     ),
   );
+  // Awaited below; an instance that dies meanwhile (Ctrl-C) must not be an unhandled rejection first.
+  replies.catch(() => undefined);
   await sleep(windowStart - Date.now());
   listener.reset();
   const pgMeter = await postgresCpu();
