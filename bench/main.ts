@@ -4,6 +4,8 @@
 //   ticks  --clients N (1000) --seconds S (10) [--workers W] [--db pg|pglite] [--loadgen-procs P] [--connect-rate R]
 //   fib    --clients N (100) --seconds S (10) [--large-seconds S] [--db pg|pglite]
 //   churn  --workers W (4) --seconds S (10)                       PostgreSQL only
+//   presence-scale --instances K (8) --sessions N (5000) --rates R1,R2,… --seconds S (8) --warmup S (2) [--label L] [--no-analyze]
+//                                                                 PostgreSQL only, no reference
 //   chart | summary                                               bench/results/*.json → ticks.svg and RESULTS.md
 //   smoke  (or any scenario with --smoke): tiny sizes, checks correctness; exit 1 when a check fails
 // Common: --servers pulse,reference  --pg-url postgres://…/postgres (admin URL; a bench database is
@@ -12,13 +14,14 @@
 // Prints a table per scenario and, as the very last line, one line of JSON; writes
 // bench/results/<scenario>-<timestamp>.json.
 import { fileURLToPath } from 'node:url';
-import { writeChart } from './chart.js';
+import { writeChart, writeSweepChart } from './chart.js';
 import { writeSummary } from './summary.js';
-import { renderTable, saveReport, type Row, type ScenarioReport } from './lib/report.js';
+import { renderTable, saveReport, type Metrics, type Row, type ScenarioReport } from './lib/report.js';
 import { defaultPgAdminUrl, type DbKind, type ServerKind } from './lib/servers.js';
-import { intOption, parseArgs, stringOption, type ParsedArgs } from './lib/util.js';
+import { intOption, parseArgs, stringOption, table, type Cell, type ParsedArgs } from './lib/util.js';
 import { CHURN_ROWS, runChurn } from './scenarios/churn.js';
 import { FIB_ROWS, runFib } from './scenarios/fib.js';
+import { PRESENCE_SCALE_ROWS, runPresenceScale, stepColumns } from './scenarios/presence-scale.js';
 import { runTicks, TICKS_ROWS } from './scenarios/ticks.js';
 
 const log = (line: string): void => console.error(line);
@@ -61,13 +64,41 @@ export async function runSmoke(pgUrl = smokePgUrl(), only?: string): Promise<Smo
     if (pgUrl) reports.push(await runChurn({ loops: 2, seconds: 2, pgAdminUrl, servers, log }));
     else skipped.push('churn: skipped (no TEST_DATABASE_URL / DATABASE_URL: churn needs PostgreSQL)');
   }
+  if (!only || only === 'presence-scale') {
+    if (pgUrl) reports.push(await runPresenceScale(PRESENCE_SCALE_SMOKE(pgAdminUrl)));
+    else skipped.push('presence-scale: skipped (no TEST_DATABASE_URL / DATABASE_URL: it needs PostgreSQL)');
+  }
   return { reports, skipped };
 }
 
-const ROWS: Record<string, Row[]> = { ticks: TICKS_ROWS, fib: FIB_ROWS, churn: CHURN_ROWS };
+/** presence-scale at CI size: 2 instances, one slow step; correctness only. */
+const PRESENCE_SCALE_SMOKE = (pgAdminUrl: string) => ({
+  instances: 2,
+  sessions: 100,
+  rates: [400],
+  seconds: 2,
+  warmupSeconds: 1,
+  pgAdminUrl,
+  log,
+});
+
+const ROWS: Record<string, Row[]> = { ticks: TICKS_ROWS, fib: FIB_ROWS, churn: CHURN_ROWS, 'presence-scale': PRESENCE_SCALE_ROWS };
+
+/** A sweep's steps, one line each (presence-scale). */
+function renderSteps(steps: Metrics[]): string {
+  const columns = stepColumns();
+  return table(
+    columns.map(([label]) => label),
+    steps.map((step) => columns.map(([, key]): Cell => {
+      const value = step[key];
+      return typeof value === 'object' && value !== null ? JSON.stringify(value) : value;
+    })),
+  );
+}
 
 function print(report: ScenarioReport, save: boolean): void {
   console.log(`\n== ${report.scenario} == ${JSON.stringify(report.options)}`);
+  if (report.steps) console.log(`${renderSteps(report.steps)}\n`);
   console.log(renderTable(report, ROWS[report.scenario] ?? []));
   // Smoke runs check correctness only: their figures are not results worth keeping.
   if (save) console.log(`saved ${saveReport(report)}`);
@@ -135,16 +166,47 @@ async function main(argv: string[]): Promise<number> {
       }
       break;
     }
+    case 'presence-scale': {
+      if (args.options.has('smoke')) {
+        const result = await runSmoke(smokePgUrl(), scenario);
+        reports = result.reports;
+        for (const line of result.skipped) console.log(line);
+        extra.skipped = result.skipped;
+        break;
+      }
+      const rates = stringOption(args, 'rates', '2000,5000,10000,15000,20000,25000,30000,40000,50000')
+        .split(',')
+        .map((r) => Number(r.trim()));
+      if (rates.length === 0 || rates.length > 30 || rates.some((r) => !Number.isInteger(r) || r < 2 || r > 1_000_000)) {
+        throw new Error('--rates: 1 to 30 integers between 2 and 1,000,000, comma-separated');
+      }
+      reports = [
+        await runPresenceScale({
+          instances: intOption(args, 'instances', 8, 2, 32),
+          sessions: intOption(args, 'sessions', 5000, 10, 100_000),
+          rates,
+          seconds: intOption(args, 'seconds', 8, 1, 120),
+          warmupSeconds: intOption(args, 'warmup', 2, 0, 60),
+          maxMinutes: intOption(args, 'max-minutes', 20, 1, 40),
+          label: args.options.has('label') ? stringOption(args, 'label', '') : undefined,
+          analyze: !args.options.has('no-analyze'),
+          pgAdminUrl: stringOption(args, 'pg-url', defaultPgAdminUrl()),
+          log,
+        }),
+      ];
+      break;
+    }
     case 'chart':
     case 'summary': {
       const chart = writeChart();
+      const sweepChart = writeSweepChart();
       const summary = writeSummary(ROWS);
-      console.log(`wrote ${chart}\nwrote ${summary}`);
-      console.log(JSON.stringify({ scenario, chart, summary }));
+      console.log(`wrote ${chart}\nwrote ${sweepChart}\nwrote ${summary}`);
+      console.log(JSON.stringify({ scenario, chart, sweepChart, summary }));
       return 0;
     }
     default:
-      console.error('usage: npm run bench -- ticks|fib|churn|smoke|chart|summary [options]   (see bench/README.md)');
+      console.error('usage: npm run bench -- ticks|fib|churn|presence-scale|smoke|chart|summary [options]   (see bench/README.md)');
       return 2;
   }
   const smoke = scenario === 'smoke' || args.options.has('smoke');

@@ -2,7 +2,7 @@
 // the command that reproduces it.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RESULTS_DIR, renderMarkdown, type Row, type ScenarioReport } from './lib/report.js';
+import { RESULTS_DIR, renderMarkdown, type Metrics, type Row, type ScenarioReport } from './lib/report.js';
 
 /** The `npm run bench` command line that reproduces a report's options. */
 export function commandOf(report: ScenarioReport): string {
@@ -26,6 +26,14 @@ export function commandOf(report: ScenarioReport): string {
   } else if (report.scenario === 'churn') {
     flag('workers', o.loops);
     flag('seconds', o.seconds);
+  } else if (report.scenario === 'presence-scale') {
+    flag('instances', o.instances);
+    flag('sessions', o.sessions);
+    flag('rates', Array.isArray(o.rates) ? o.rates.join(',') : undefined);
+    flag('seconds', o.seconds);
+    flag('warmup', o.warmupSeconds);
+    if (typeof o.label === 'string') parts.push(`--label ${JSON.stringify(o.label)}`);
+    if (o.analyze === false) parts.push('--no-analyze');
   }
   if (servers.length > 0 && servers.join(',') !== 'pulse,reference') flag('servers', servers.join(','));
   return parts.join(' ');
@@ -33,14 +41,14 @@ export function commandOf(report: ScenarioReport): string {
 
 export function writeSummary(rowsByScenario: Record<string, Row[]>, dir = RESULTS_DIR): string {
   const reports: ScenarioReport[] = [];
-  for (const file of readdirSync(dir).filter((f) => /^(ticks|fib|churn)-.*\.json$/.test(f))) {
+  for (const file of readdirSync(dir).filter((f) => /^(ticks|fib|churn|presence-scale)-.*\.json$/.test(f))) {
     try {
       reports.push(JSON.parse(readFileSync(join(dir, file), 'utf8')) as ScenarioReport);
     } catch {
       // not a report
     }
   }
-  const order = ['ticks', 'fib', 'churn'];
+  const order = ['ticks', 'fib', 'churn', 'presence-scale'];
   const num = (r: ScenarioReport, key: string): number => Number(r.options[key] ?? 0);
   reports.sort(
     (a, b) =>
@@ -57,7 +65,9 @@ export function writeSummary(rowsByScenario: Record<string, Row[]>, dir = RESULT
         ? `${Number(o.clients).toLocaleString('en-US')} clients, ${String(o.workers)} server process(es)`
         : report.scenario === 'fib'
           ? `${String(o.clients)} clients`
-          : `${String(o.loops)} loops`;
+          : report.scenario === 'presence-scale'
+            ? `${String(o.instances)} instances × ${Number(o.sessions).toLocaleString('en-US')} sessions${typeof o.label === 'string' ? `, ${o.label}` : ''}`
+            : `${String(o.loops)} loops`;
     out.push(`## ${report.scenario} — ${size} — ${report.startedAt}`, '');
     out.push('```', commandOf(report), '```', '');
     out.push(
@@ -67,8 +77,35 @@ export function writeSummary(rowsByScenario: Record<string, Row[]>, dir = RESULT
       '',
     );
     out.push(renderMarkdown(report, rowsByScenario[report.scenario] ?? []), '');
+    if (report.steps?.length) out.push(renderStepsMarkdown(report.steps), '');
   }
   const path = join(dir, 'RESULTS.md');
   writeFileSync(path, `${out.join('\n')}\n`);
   return path;
+}
+
+/** A sweep's steps (presence-scale) as one Markdown table, a row per step. */
+function renderStepsMarkdown(steps: Metrics[]): string {
+  const columns: Array<[string, string]> = [
+    ['R offered', 'rate'],
+    ['absorbed/s', 'absorbedPerSecond'],
+    ['lag p50 ms', 'lagP50Ms'],
+    ['lag p99 ms', 'lagP99Ms'],
+    ['batch p50', 'batchSizeP50'],
+    ['PostgreSQL ms / 1k events', 'postgresCpuMsPer1000'],
+    ['PostgreSQL %', 'postgresCpuPercent'],
+    ['instances %', 'instancesCpuPercent'],
+    ['join p50 ms', 'crossP50Ms'],
+    ['join p99 ms', 'crossP99Ms'],
+    ['NOTIFY KiB/s', 'notifyKiBPerSecond'],
+    ['hints/s', 'reloadHintsPerSecond'],
+    ['within ceiling', 'withinCeiling'],
+  ];
+  const show = (value: unknown): string =>
+    value === null || value === undefined ? '–' : typeof value === 'number' ? value.toLocaleString('en-US') : String(value);
+  return [
+    `| ${columns.map(([label]) => label).join(' | ')} |`,
+    `| ${columns.map(() => '---:').join(' | ')} |`,
+    ...steps.map((step) => `| ${columns.map(([, key]) => show(step[key])).join(' | ')} |`),
+  ].join('\n');
 }

@@ -25,6 +25,8 @@ export interface ScenarioReport {
   checks: { ok: boolean; failures: string[] };
   /** Anything measured differently or not at all, in words. */
   notes: string[];
+  /** A sweep's steps, one set of figures each (presence-scale). */
+  steps?: Metrics[];
 }
 
 export interface Row {

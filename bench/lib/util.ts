@@ -215,6 +215,24 @@ export function cpuSecondsOfCommand(command: string): number {
   return ticks / CLOCK_TICKS_PER_SECOND;
 }
 
+/** utime + stime of one process so far, in seconds; undefined when it is gone (or not on this machine). */
+export function processCpuSeconds(pid: number): number | undefined {
+  const stat = readStat(pid);
+  return stat ? stat.cpuTicks / CLOCK_TICKS_PER_SECOND : undefined;
+}
+
+/** Busy and total CPU time of the whole machine so far, in clock ticks (from /proc/stat). */
+export function machineCpuTicks(): { busy: number; total: number } {
+  try {
+    const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+    const total = fields.reduce((sum, v) => sum + (Number.isFinite(v) ? v : 0), 0);
+    // idle and iowait are fields 4 and 5 of the cpu line.
+    return { busy: total - (fields[3] ?? 0) - (fields[4] ?? 0), total };
+  } catch {
+    return { busy: 0, total: 0 };
+  }
+}
+
 /** CPU use between two samples, in percent of one core (200 = both cores of this machine). */
 export function cpuPercent(before: TreeSample, after: TreeSample): number {
   const wall = (after.at - before.at) / 1000;

@@ -7,7 +7,7 @@ import type { Queryable } from './driver.js';
 export const PRESENCE_CHANNEL = 'pulse_presence';
 const SWEEP_LOCK = 7_246_002;
 /** PostgreSQL's NOTIFY payload limit is 8000 bytes; a larger batch announces a reload hint instead. */
-const MAX_NOTIFY_BYTES = 7_900;
+export const MAX_NOTIFY_BYTES = 7_900;
 
 export interface SessionOpenRow {
   id: string;
@@ -60,7 +60,11 @@ WITH opened_users AS (
 ), closed AS (
   UPDATE sessions s SET disconnected_at = c.at, close_code = c.code, close_reason = c.reason
   FROM jsonb_to_recordset($3::jsonb) AS c(id uuid, at timestamptz, code int, reason text)
-  WHERE s.id = c.id AND s.disconnected_at IS NULL
+  -- "OR c.id IS NULL" never holds (s.id = c.id), but it makes the open-row test a join condition:
+  -- as a plain filter on s it matches the partial indexes' predicate, and with stale statistics
+  -- (the default guess is 0.5 % of rows open) the planner hash-joined against every open session
+  -- of every instance on each batch, ten times the cost of looking each close up by primary key.
+  WHERE s.id = c.id AND (s.disconnected_at IS NULL OR c.id IS NULL)
   RETURNING s.user_id, c.at
 ), deltas AS (
   SELECT user_id, sum(d)::int AS d, max(at) AS at FROM (
@@ -81,12 +85,22 @@ WITH opened_users AS (
     ON n.user_id = d.user_id
   GROUP BY b.seq
 )
-SELECT pg_notify('${PRESENCE_CHANNEL}',
-         CASE WHEN octet_length(text) <= ${MAX_NOTIFY_BYTES} THEN text
-              ELSE json_build_object('i', $1::text, 's', seq, 'r', 1)::text END)
-FROM payload`;
+-- The commit does not wait for the WAL flush (this transaction only). NOTIFY serialises the commits
+-- of every instance on one lock held through that flush, so waiting for it capped the whole cluster
+-- at a few hundred batches a second. A PostgreSQL crash may then lose the batches of its last moments
+-- (wal_writer_delay, 3 × 200 ms at most): every instance's LISTEN connection drops with it, and each
+-- rewrites its rows from memory when it is back (Presence, resync 'reconnected').
+-- One row always, so that set_config runs even when nothing is announced.
+SELECT set_config('synchronous_commit', 'off', true) AS commit_mode,
+       (SELECT count(pg_notify('${PRESENCE_CHANNEL}',
+          CASE WHEN octet_length(text) <= ${MAX_NOTIFY_BYTES} THEN text
+               ELSE json_build_object('i', $1::text, 's', seq, 'r', 1)::text END))
+        FROM payload) AS notified`;
 
-/** Writes one batch of opens and closes and notifies the other instances, atomically. Idempotent on retry. */
+/**
+ * Writes one batch of opens and closes and notifies the other instances, atomically. Idempotent on
+ * retry. Committed without waiting for the WAL flush: see the statement.
+ */
 export async function writeBatch(
   db: Queryable,
   instanceId: string,
@@ -99,6 +113,9 @@ export async function writeBatch(
 const RESYNC_OWN = `
 WITH live AS (
   SELECT * FROM jsonb_to_recordset($2::jsonb) AS o(id uuid, user_id text, name text, protocol text, addr text, ua text, at timestamptz)
+), was AS (
+  -- The row as it was before this statement: stopped means another instance had swept this one.
+  SELECT stopped_at IS NOT NULL AS swept FROM instances WHERE id = $1::uuid
 ), instance AS (
   INSERT INTO instances (id, hostname, pid, seq) VALUES ($1::uuid, $3, $4, 1)
   ON CONFLICT (id) DO UPDATE SET seq = instances.seq + 1, heartbeat_at = now(), stopped_at = NULL
@@ -115,22 +132,26 @@ WITH live AS (
   UPDATE sessions s SET disconnected_at = now(), close_code = NULL,
     close_reason = 'closed while the database was unreachable (close code not recorded; rewritten by resync)'
   WHERE s.instance_id = $1::uuid AND s.disconnected_at IS NULL AND s.id NOT IN (SELECT id FROM live)
+    AND NOT (s.id = ANY ($5::uuid[]))
   RETURNING s.id
 )
 SELECT pg_notify('${PRESENCE_CHANNEL}', json_build_object('i', $1::text, 's', (SELECT seq FROM instance), 'r', 1)::text),
-       (SELECT count(*) FROM gone)::int AS gone`;
+       (SELECT count(*) FROM gone)::int AS gone, coalesce((SELECT swept FROM was), false) AS swept`;
 
 /**
  * Rewrites this instance's open sessions from memory: the live ones are (re)opened, every other open
- * row of this instance is closed. Used after the event queue overflowed or after being swept.
+ * row of this instance is closed, except those in `closing` (their close is still queued, with its
+ * code). Used after the event queue overflowed, after being swept, or after LISTEN reconnected.
+ * `swept`: the instance's row had been stopped by another instance's sweep.
  */
 export async function resyncOwnSessions(
   db: Queryable,
   instance: { id: string; hostname: string; pid: number },
   live: Omit<SessionOpenRow, 'closed_at' | 'code' | 'reason'>[],
-): Promise<{ gone: number }> {
-  const rows = await db.query<{ gone: number }>(RESYNC_OWN, [instance.id, JSON.stringify(live), instance.hostname, instance.pid]);
-  return { gone: rows[0]?.gone ?? 0 };
+  closing: string[] = [],
+): Promise<{ gone: number; swept: boolean }> {
+  const rows = await db.query<{ gone: number; swept: boolean }>(RESYNC_OWN, [instance.id, JSON.stringify(live), instance.hostname, instance.pid, closing]);
+  return { gone: rows[0]?.gone ?? 0, swept: rows[0]?.swept === true };
 }
 
 /** Renews the heartbeat. Returns false when another instance has already declared this one lost. */

@@ -61,6 +61,8 @@ export class Presence {
   private remoteLoad: 'pending' | 'loaded' | 'announced' = 'pending';
   private timers: NodeJS.Timeout[] = [];
   private bootstrapping: Promise<void> | undefined;
+  /** Times LISTEN was established. */
+  private subscriptions = 0;
   private readonly feed = new RemoteFeed(this.instanceId);
 
   constructor(private readonly options: PresenceOptions) {
@@ -181,7 +183,7 @@ export class Presence {
         const applied = await migrate(this.db);
         if (applied.length > 0) this.options.log.info({ applied }, 'database migrations applied');
         await registerInstance(this.db, this.instanceId, hostname(), process.pid);
-        await this.db.listen(PRESENCE_CHANNEL, (payload) => this.onNotification(payload), () => void this.reloadAllRemote());
+        await this.db.listen(PRESENCE_CHANNEL, (payload) => this.onNotification(payload), () => this.onSubscribed());
         this.bootstrapped = true;
         this.dbHealthy = true;
         this.writer.attach(this.db);
@@ -228,6 +230,14 @@ export class Presence {
     } catch (err) {
       this.options.log.warn({ err: (err as Error).message }, 'sweep failed');
     }
+  }
+
+  /** LISTEN (re)established: notifications may have been missed, and after a reconnection rows may have been lost. */
+  private onSubscribed(): void {
+    // The connection may have dropped because PostgreSQL crashed, which loses the batches committed
+    // in its last moments (they do not wait for the WAL flush): rewrite this instance's rows from memory.
+    if (this.subscriptions++ > 0) this.writer.requestResync('reconnected');
+    void this.reloadAllRemote();
   }
 
   private onNotification(payload: string): void {

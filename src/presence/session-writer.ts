@@ -5,12 +5,16 @@
 
 import { systemClock, type Clock, type ClockTimer } from '../clock/clock.js';
 import type { Db } from '../db/driver.js';
-import { resyncOwnSessions, writeBatch, type SessionCloseRow, type SessionOpenRow } from '../db/queries.js';
+import { MAX_NOTIFY_BYTES, resyncOwnSessions, writeBatch, type SessionCloseRow, type SessionOpenRow } from '../db/queries.js';
 import type { LiveSession } from './live-sessions.js';
 import type { Logger } from '../log.js';
 
-/** Why this instance's open sessions are rewritten from memory. */
-export type ResyncReason = 'overflow' | 'swept' | 'requested';
+/**
+ * Why this instance's open sessions are rewritten from memory. `reconnected`: the presence channel
+ * was re-established, and the server may have restarted after a crash, which loses the batches
+ * committed in its last moments (they do not wait for the WAL flush: see writeBatch).
+ */
+export type ResyncReason = 'overflow' | 'swept' | 'requested' | 'reconnected';
 
 export interface WriterMetrics {
   batchSize(size: number): void;
@@ -28,6 +32,20 @@ interface PendingSession {
   /** Clock.monotonic() of the oldest event, for the lag figure. */
   queuedAt: number;
   bytes: number;
+  /** Bytes of this session's entry in the batch's notification, if written with its open only, or its close only. */
+  announceOpen?: number;
+  announceClose?: number;
+}
+
+/** The notification's bytes for one user: `["<id>","<name>",-1,<epoch ms>],` with room for the delta. */
+function announceBytes(userId: string, name: string): number {
+  return Buffer.byteLength(userId) + Buffer.byteLength(name) + 24;
+}
+
+/** What an entry adds to its batch's notification: an open and close in one batch add nothing. */
+function announced(entry: PendingSession): number {
+  if (entry.open && entry.close) return 0;
+  return (entry.open ? entry.announceOpen : entry.announceClose) ?? 0;
 }
 
 export interface SessionWriterOptions {
@@ -44,6 +62,9 @@ export interface SessionWriterOptions {
 }
 
 const BASE_EVENT_BYTES = 160;
+// Room left for the envelope ({"i":"<instance>","s":<seq>,"d":[…]}, about 70 bytes) and for JSON
+// escapes, which announceBytes leaves out.
+const ANNOUNCE_BUDGET = MAX_NOTIFY_BYTES - 1_000;
 const RETRY_MIN_MS = 100;
 // Short cap: the database must be exact again within 2 s of its return.
 const RETRY_MAX_MS = 1_000;
@@ -60,6 +81,8 @@ export class SessionWriter {
   /** A failed flush's retry is armed: new events wait for it rather than cut the backoff short. */
   private backingOff = false;
   private healthy = true;
+  /** The last batch left events behind to keep its notification whole: the next one goes at once. */
+  private cutShort = false;
   private readonly flushDelayMs: number;
   private readonly maxBatch: number;
   private readonly clock: Clock;
@@ -92,17 +115,33 @@ export class SessionWriter {
       ua: session.userAgent,
       at: new Date(session.connectedAt).toISOString(),
     };
-    this.enqueue(session.id, (entry) => (entry.open = open), BASE_EVENT_BYTES + 2 * (session.name.length + session.userId.length) + (session.userAgent?.length ?? 0));
+    this.enqueue(
+      session.id,
+      (entry) => {
+        entry.open = open;
+        entry.announceOpen = announceBytes(session.userId, session.name);
+      },
+      BASE_EVENT_BYTES + 2 * (session.name.length + session.userId.length) + (session.userAgent?.length ?? 0),
+    );
   }
 
   closed(session: LiveSession, at: number, code: number | null, reason: string | null): void {
     const close: SessionCloseRow = { id: session.id, at: new Date(at).toISOString(), code, reason: reason || null };
-    this.enqueue(session.id, (entry) => (entry.close = close), BASE_EVENT_BYTES / 2 + (reason?.length ?? 0));
+    this.enqueue(
+      session.id,
+      (entry) => {
+        entry.close = close;
+        // Without its open in the batch, the notification names the user by id only.
+        entry.announceClose = announceBytes(session.userId, session.userId);
+      },
+      BASE_EVENT_BYTES / 2 + (reason?.length ?? 0),
+    );
   }
 
   /** Rewrites this instance's open sessions from memory at the next flush. */
   requestResync(reason: ResyncReason): void {
-    this.resyncReason ??= reason;
+    // A precautionary rewrite gives way to one with a known cause, which is what the metric should say.
+    if (this.resyncReason === undefined || this.resyncReason === 'reconnected') this.resyncReason = reason;
     this.schedule(0);
   }
 
@@ -197,7 +236,7 @@ export class SessionWriter {
           void this.flush();
         }, delay);
       } else if (this.pending.size > 0 || this.resyncReason) {
-        this.schedule(this.pending.size >= this.maxBatch || this.resyncReason ? 0 : this.flushDelayMs);
+        this.schedule(this.pending.size >= this.maxBatch || this.resyncReason || this.cutShort ? 0 : this.flushDelayMs);
       }
       return ok;
     });
@@ -206,7 +245,20 @@ export class SessionWriter {
   private async writeOneBatch(db: Db): Promise<void> {
     if (this.pending.size === 0) return;
     const batch = new Map<string, PendingSession>();
+    // While the database keeps up, a batch stays small enough for its notification: one too big
+    // becomes a reload hint, which costs every other instance a reload of this one's users from
+    // the database, just when the database is behind (measured: hints feed on the lag they cause).
+    // A backlog after a failed write still goes out whole, up to maxBatch, with one hint per batch.
+    const budget = this.healthy ? ANNOUNCE_BUDGET : Number.POSITIVE_INFINITY;
+    let announcing = 0;
+    this.cutShort = false;
     for (const [id, entry] of this.pending) {
+      const bytes = announced(entry);
+      if (batch.size > 0 && announcing + bytes > budget) {
+        this.cutShort = true;
+        break;
+      }
+      announcing += bytes;
       batch.set(id, entry);
       this.pending.delete(id);
       if (batch.size >= this.maxBatch) break;
@@ -267,18 +319,26 @@ export class SessionWriter {
       ua: s.userAgent,
       at: new Date(s.connectedAt).toISOString(),
     }));
-    // The snapshot supersedes whatever was queued before it. Counted afresh from here: an overflow
-    // while it is in flight supersedes the events that arrive meanwhile, for the next snapshot.
-    const superseded = this.pending.size + this.droppedSinceResync;
-    this.pending.clear();
-    this.queuedBytes = 0;
+    // After a reconnection what is queued is exact and stays queued, to be written after the snapshot:
+    // closes keep their codes. Their sessions are left open by the snapshot for those closes to apply.
+    const keepQueued = reason === 'reconnected';
+    const closing = keepQueued ? [...this.pending].filter(([, entry]) => entry.close && !entry.open).map(([id]) => id) : [];
+    // Otherwise the snapshot supersedes whatever was queued before it. Counted afresh from here: an
+    // overflow while it is in flight supersedes the events that arrive meanwhile, for the next snapshot.
+    const superseded = (keepQueued ? 0 : this.pending.size) + this.droppedSinceResync;
+    if (!keepQueued) {
+      this.pending.clear();
+      this.queuedBytes = 0;
+      this.options.metrics.queueDepth(0, 0);
+    }
     this.droppedSinceResync = 0;
     this.resyncReason = undefined;
-    this.options.metrics.queueDepth(0, 0);
     try {
-      const { gone } = await resyncOwnSessions(db, this.options.instance, live);
-      this.options.metrics.resync(reason, superseded);
-      this.options.log.info({ reason, live: live.length, closedByResync: gone, supersededEvents: superseded }, 'presence resync written');
+      const { gone, swept } = await resyncOwnSessions(db, this.options.instance, live, closing);
+      // A rewrite after a reconnection also repairs a sweep that happened meanwhile: say so.
+      const cause = swept && reason === 'reconnected' ? 'swept' : reason;
+      this.options.metrics.resync(cause, superseded);
+      this.options.log.info({ reason: cause, live: live.length, closedByResync: gone, supersededEvents: superseded }, 'presence resync written');
     } catch (err) {
       // Try again later; events that arrived meanwhile stay queued and are covered by the next snapshot,
       // which also supersedes the ones cleared above: they are counted then.

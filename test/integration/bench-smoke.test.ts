@@ -1,11 +1,12 @@
 // The bench at CI size: correctness only (every answer right, no tick lost, the database exact
-// after churn), never speed. Runs Pulse (built into dist/ if needed) and the bare-ws reference.
+// after churn, every instance agreeing after presence-scale), never speed. Runs Pulse (built into dist/ if needed) and the bare-ws reference.
 // All three on PostgreSQL (TEST_DATABASE_URL: CI's, or the runner's throwaway one).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ensurePulseBuilt, type DbKind, type ServerKind } from '../../bench/lib/servers.js';
 import { runChurn } from '../../bench/scenarios/churn.js';
 import { runFib } from '../../bench/scenarios/fib.js';
+import { runPresenceScale } from '../../bench/scenarios/presence-scale.js';
 import { runTicks } from '../../bench/scenarios/ticks.js';
 import { TEST_DATABASE_URL } from '../helpers/database.js';
 
@@ -59,6 +60,19 @@ test('bench smoke', { timeout: 600_000 }, async (t) => {
     assert.equal(pulse.dbExact, true, 'database exact');
     const reference = report.servers.reference;
     assert.ok(reference && typeof reference.cycles === 'number' && reference.cycles > 0, 'reference cycles completed');
+    assert.deepEqual(report.checks.failures, []);
+  });
+
+  await t.test('presence-scale: 2 instances, one step: every join seen on the other, both agree, the database exact', { timeout: 120_000 }, async () => {
+    const report = await runPresenceScale({ instances: 2, sessions: 100, rates: [400], seconds: 2, warmupSeconds: 1, pgAdminUrl, log });
+    const pulse = report.servers.pulse;
+    const [step] = report.steps ?? [];
+    assert.ok(pulse && step, 'one step measured');
+    assert.ok(typeof step.absorbedPerSecond === 'number' && step.absorbedPerSecond > 0, 'events absorbed');
+    assert.equal(step.failedBatches, 0, 'no failed batch');
+    assert.equal(step.crossSeenPercent, 100, 'every probe join seen on the other instance');
+    assert.equal(pulse.instancesAgree, true, 'both instances see every open session');
+    assert.equal(pulse.dbExact, true, 'connected_users and the open sessions match memory');
     assert.deepEqual(report.checks.failures, []);
   });
 });

@@ -340,3 +340,54 @@ test('the lag figure runs on the monotonic clock and includes the wait through a
   assert.deepEqual(seen.lag, [0.71]);
   writer.stop();
 });
+
+test('while the database keeps up, each batch fits one notification and the rest follows at once; a backlog after a failure goes whole', async () => {
+  const { clock, calls, state, writer, open } = await setup();
+  const long = (i: number) => `a-user-with-a-rather-long-id-${String(i).padStart(6, '0')}`;
+  for (let i = 0; i < 300; i++) open(session(long(i)));
+  await clock.advance(50);
+  const batches = calls.filter((c) => c.kind === 'batch');
+  assert.ok(batches.length > 1, `split into ${batches.length} batches`);
+  assert.deepEqual(gaps(batches), batches.slice(1).map(() => 1), 'each next batch at once (a zero delay is 1 ms here)');
+  for (const call of batches) {
+    const rows = JSON.parse(call.params[1] as string) as { user_id: string; name: string; at: string }[];
+    // What the statement would announce for these rows, envelope included.
+    const payload = JSON.stringify({ i: '00000000-0000-4000-8000-000000000000', s: 1e9, d: rows.map((r) => [r.user_id, r.name, 1, Date.parse(r.at)]) });
+    assert.ok(Buffer.byteLength(payload) <= 7_900, `payload of ${rows.length} rows: ${Buffer.byteLength(payload)} bytes`);
+  }
+  assert.equal(written(calls).length, 300);
+
+  state.failing = true;
+  for (let i = 300; i < 600; i++) open(session(long(i)));
+  await clock.advance(10);
+  const failedAt = calls.length;
+  state.failing = false;
+  await clock.advance(100);
+  const retried = calls.slice(failedAt).filter((c) => c.kind === 'batch' && c.ok);
+  assert.equal((JSON.parse(retried[0]!.params[1] as string) as unknown[]).length, 300, 'the backlog in one batch, announced by a reload hint');
+  writer.stop();
+});
+
+test('a resync after a reconnection keeps what is queued: sessions still closing stay open for their close, which keeps its code', async () => {
+  const { clock, calls, seen, writer, open, close } = await setup();
+  const a = open(session('alice'));
+  const b = open(session('bob'));
+  await clock.advance(10);
+  close(b, 4001, 'bye');
+  const c = open(session('carol'));
+  writer.requestResync('reconnected');
+  await clock.advance(1);
+  const resync = calls.at(-1)!;
+  assert.equal(resync.kind, 'resync');
+  assert.deepEqual((JSON.parse(resync.params[1] as string) as { id: string }[]).map((r) => r.id).sort(), [a.id, c.id].sort());
+  assert.deepEqual(resync.params[4], [b.id], 'bob is not closed by the snapshot');
+  await clock.advance(10);
+  assert.deepEqual(written(calls).slice(-2).sort(), [`${b.id} close 4001`, `${c.id} open`].sort(), "then what was queued");
+  assert.deepEqual(seen.resyncs, [['reconnected', 0]]);
+  // A resync with a known cause takes the place of a precautionary one not yet written.
+  writer.requestResync('reconnected');
+  writer.requestResync('swept');
+  await clock.advance(1);
+  assert.deepEqual(seen.resyncs.at(-1), ['swept', 0]);
+  writer.stop();
+});
