@@ -146,6 +146,8 @@ async function start(command: StartCommand): Promise<void> {
     instanceTtlMs: 15_000,
     sweepIntervalMs: 2_000,
     maxQueueBytes: 16 * 1024 * 1024,
+    // The bench times joins across instances; a leave grace would only hold back the leaves.
+    leaveGraceMs: 0,
     metrics,
     log,
   });
