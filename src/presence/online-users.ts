@@ -100,8 +100,12 @@ export class OnlineUsers {
     if (this.users.has(userId) !== before) entry.flipped = true;
   }
 
-  /** Applies the per-user deltas that another instance announced. */
-  applyRemote(instanceId: string, deltas: Iterable<[userId: string, name: string, delta: number, at: number]>): void {
+  /**
+   * Applies the per-user deltas that another instance announced. A join keeps the other host's
+   * time (online since); a leave's grace runs from `now`, its arrival here, so that a late batch or
+   * a skewed clock on the other host cannot cut the grace short or disorder the leaving queue.
+   */
+  applyRemote(instanceId: string, deltas: Iterable<[userId: string, name: string, delta: number, at: number]>, now = Date.now()): void {
     let counts = this.remote.get(instanceId);
     if (!counts) this.remote.set(instanceId, (counts = new Map()));
     for (const [userId, name, delta, at] of deltas) {
@@ -110,7 +114,7 @@ export class OnlineUsers {
       const applied = next < 0 ? -(counts.get(userId) ?? 0) : delta;
       if (next <= 0) counts.delete(userId);
       else counts.set(userId, next);
-      this.apply(userId, name, applied, at);
+      this.apply(userId, name, applied, applied < 0 ? now : at);
     }
   }
 

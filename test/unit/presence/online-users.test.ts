@@ -104,6 +104,17 @@ test('leave grace: users leave in the order they went, each after its own grace'
   assert.deepEqual(online.takeChanges(100, 1_800)?.left.map((u) => u.id), ['c']);
 });
 
+test('leave grace: a remote leave waits its grace from its arrival, whatever the other host stamped on it', () => {
+  const online = new OnlineUsers(3_000);
+  online.applyRemote('b', [['bob', 'Bob', 1, 0]], 0);
+  online.takeChanges(100, 0);
+  // Instance b's clock is 10 s behind ours (or its batch arrived late): the leave is stamped 0.
+  online.applyRemote('b', [['bob', 'Bob', -1, 0]], 10_000);
+  assert.equal(online.takeChanges(100, 10_000), undefined, 'still within the grace on arrival');
+  assert.equal(online.takeChanges(100, 12_999), undefined);
+  assert.deepEqual(online.takeChanges(100, 13_000)?.left, [{ id: 'bob', name: 'Bob' }]);
+});
+
 test('no leave grace (0): a user leaves at once, as before', () => {
   const online = new OnlineUsers(0);
   online.apply('ada', 'Ada', 1, 0);
