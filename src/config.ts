@@ -7,6 +7,8 @@ export interface Config {
   port: number;
   host: string;
   databaseUrl: string | undefined;
+  /** Where the LISTEN session connects: DATABASE_LISTEN_URL, else the database URL. */
+  databaseListenUrl: string | undefined;
   dataDir: string;
   fibMaxN: number;
   fibMaxInFlight: number;
@@ -87,6 +89,14 @@ export function loadConfig(env: Env = process.env, cpuCount = 1): Config {
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError(`DATABASE_URL is invalid: expected postgres://user:password@host:port/database`);
   }
+  // LISTEN needs a session of its own: behind PgBouncer in transaction mode, this points past it.
+  const databaseListenUrl = env.DATABASE_LISTEN_URL?.trim() || undefined;
+  if (databaseListenUrl !== undefined) {
+    if (databaseUrl === undefined) throw new ConfigError('DATABASE_LISTEN_URL is invalid without DATABASE_URL: the embedded database needs neither');
+    if (!/^postgres(ql)?:\/\//.test(databaseListenUrl)) {
+      throw new ConfigError(`DATABASE_LISTEN_URL is invalid: expected postgres://user:password@host:port/database`);
+    }
+  }
 
   const auth = readAuthConfig(env, (message) => new ConfigError(message));
 
@@ -120,6 +130,7 @@ export function loadConfig(env: Env = process.env, cpuCount = 1): Config {
     port: integer(env, 'PORT', 8000, 0, 65_535),
     host: env.HOST?.trim() || '0.0.0.0',
     databaseUrl,
+    databaseListenUrl: databaseListenUrl ?? databaseUrl,
     dataDir: env.DATA_DIR?.trim() || '.data',
     fibMaxN: integer(env, 'FIB_MAX_N', 1_000_000, 0, 10_000_000),
     fibMaxInFlight: integer(env, 'FIB_MAX_IN_FLIGHT', 4, 1, 1_000),

@@ -32,7 +32,8 @@ export interface Db extends Queryable {
 // pg returns int8/numeric as strings; our counts fit in a double.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
-export function createPgDb(url: string, log: Logger): Db {
+/** `listenUrl`: where the LISTEN session connects (a transaction-mode pool cannot hold one). */
+export function createPgDb(url: string, log: Logger, listenUrl = url): Db {
   const pool = new pg.Pool({
     connectionString: url,
     max: 4,
@@ -81,7 +82,7 @@ export function createPgDb(url: string, log: Logger): Db {
       let delay = 100;
       const connect = async (): Promise<void> => {
         if (closed) return;
-        const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000, keepAlive: true });
+        const client = new pg.Client({ connectionString: listenUrl, connectionTimeoutMillis: 3_000, keepAlive: true });
         const retry = () => {
           if (closed || retryTimer) return;
           listener = undefined;

@@ -40,6 +40,8 @@ test('a bad value is refused with one line naming the variable and what it accep
     [{ TRUST_PROXY: 'maybe' }, /^TRUST_PROXY=/],
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL=/],
     [{ PULSE_WORKERS: '2' }, /^PULSE_WORKERS is invalid without DATABASE_URL/],
+    [{ DATABASE_LISTEN_URL: 'postgres://u@db/pulse' }, /^DATABASE_LISTEN_URL is invalid without DATABASE_URL/],
+    [{ DATABASE_URL: 'postgres://u@db/pulse', DATABASE_LISTEN_URL: 'db:5432' }, /^DATABASE_LISTEN_URL is invalid: expected postgres:/],
     [{ SLOW_CLIENT_SKIP_BYTES: '1000', SLOW_CLIENT_CLOSE_BYTES: '10' }, /^SLOW_CLIENT_CLOSE_BYTES is invalid/],
     [{ HEARTBEAT_INTERVAL_MS: '5000', INSTANCE_TTL_MS: '4000' }, /^INSTANCE_TTL_MS is invalid/],
     [{ RATE_LIMIT_BURST: '0' }, /^RATE_LIMIT_BURST/],
@@ -62,6 +64,9 @@ test('lists and switches parse', () => {
   assert.equal(config.workers, 4);
   assert.equal(loadConfig({ ALLOWED_ORIGINS: '*' }).allowedOrigins, '*');
   assert.equal(config.rateLimitPerSecond, 0, '0 disables the limiter');
+  assert.equal(config.databaseListenUrl, 'postgres://u:p@db:5432/pulse', 'LISTEN connects where the rest does unless told otherwise');
+  const split = loadConfig({ DATABASE_URL: 'postgres://u@pgbouncer:6432/pulse', DATABASE_LISTEN_URL: 'postgres://u@db:5432/pulse' });
+  assert.equal(split.databaseListenUrl, 'postgres://u@db:5432/pulse');
 });
 
 test('.env.example, as a user copies it to .env, is a configuration Pulse accepts', () => {
