@@ -151,8 +151,13 @@ async function start(command: StartCommand): Promise<void> {
     metrics,
     log,
   });
-  const started = Promise.race([presence.start(), sleep(60_000)]);
-  await started;
+  await Promise.race([presence.start(), sleep(60_000)]);
+  // Ready means the other instances' users were loaded and announced: a gateway's tick announces
+  // them; here this one call does (nothing is recorded yet, so no probe is lost).
+  for (const deadline = Date.now() + 60_000; !presence.ready && Date.now() < deadline; ) {
+    presence.takeChanges();
+    await sleep(20);
+  }
   if (!presence.ready) throw new Error('presence did not connect to the database within 60 s');
   const now = Date.now();
   for (let user = 0; user < command.sessions; user++) openSession(user, now);
