@@ -179,8 +179,8 @@ export function collectSweeps(dir = RESULTS_DIR): SweepPoint[] {
 }
 
 export function renderSweepChart(points: SweepPoint[]): string {
-  const width = 980;
-  const m = { left: 70, right: 340, top: 44 };
+  const width = 1040;
+  const m = { left: 70, right: 400, top: 44 };
   const panel = 230;
   const gap = 60;
   const height = m.top + panel + gap + panel + 56;
@@ -198,7 +198,7 @@ export function renderSweepChart(points: SweepPoint[]): string {
   const cpuLo = Math.min(1, Math.floor(log(Math.min(...cpu, 100))));
   const top2 = m.top + panel + gap;
   const yCpu = (ms: number): number => top2 + panel - ((log(Math.max(ms, 10 ** cpuLo)) - cpuLo) / Math.max(1, cpuHi - cpuLo)) * panel;
-  const palette = ['#d6336c', '#1c7ed6', '#f08c00', '#2b8a3e', '#ae3ec9', '#495057', '#0c8599', '#e8590c'];
+  const palette = ['#d6336c', '#1c7ed6', '#f08c00', '#2b8a3e', '#ae3ec9', '#495057', '#0c8599', '#e8590c', '#5c940d', '#343a40'];
   const series = [...new Set(points.map((p) => p.series))];
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="12">`);
