@@ -45,6 +45,9 @@ export function createPgDb(url: string, log: Logger, listenUrl = url): Db {
   });
   // Idle clients that lose the server emit here; without a listener the process would crash.
   pool.on('error', (err) => log.warn({ err: err.message }, 'database connection lost'));
+  // A checked-out client has no pool listener, and pool.query's own one fires once: a second error
+  // (the server terminating a connection whose statement already failed, say) would crash Pulse.
+  pool.on('connect', (client) => client.on('error', (err) => log.debug({ err: err.message }, 'database connection error')));
 
   let closed = false;
   let listener: pg.Client | undefined;
