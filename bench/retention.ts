@@ -1,8 +1,9 @@
-// tsx bench/retention.ts [--rows 3000000] [--seconds 8] [--batches 1000,5000] [--rate 50] [--max-seconds 90] [--pg-url postgres://…/postgres]
+// tsx bench/retention.ts [--rows 3000000] [--seconds 8] [--batches 1000,2000,5000] [--rate 50] [--max-seconds 90] [--unpaced] [--pg-url postgres://…/postgres]
 //
 // Sessions retention, the two ways issue 13 names, measured while a writer-like load runs:
-//   (a) deletes in small batches: Pulse's own statement (src/db/queries.ts, removeExpiredSessions),
-//       one short transaction per batch, on the plain `sessions` table with migration 002's index;
+//   (a) deletes in small batches: Pulse's own pass (src/presence/retention.ts: paced batches of
+//       removeExpiredSessions, one short transaction each, then the orphan users), on the plain
+//       `sessions` table with migration 002's index; --unpaced sends the batches back to back;
 //   (b) a copy of the same rows in `sessions_part`, partitioned by day of connected_at (open sessions
 //       have no disconnected_at to partition by), whose old partitions are dropped: half of them with
 //       DROP TABLE, half detached first with DETACH PARTITION … CONCURRENTLY.
@@ -23,11 +24,14 @@ import pg from 'pg';
 import type { Queryable } from '../src/db/driver.js';
 import { loadMigrations } from '../src/db/migrate.js';
 import { removeExpiredSessions } from '../src/db/queries.js';
+import type { Logger } from '../src/log.js';
+import { SessionRetention } from '../src/presence/retention.js';
 import { machine, RESULTS_DIR, source } from './lib/report.js';
 import { defaultPgAdminUrl } from './lib/servers.js';
 import { intOption, parseArgs, round, sleep, stringOption, summarize, table, type Cell } from './lib/util.js';
 
 const log = (line: string): void => console.error(`[retention] ${line}`);
+const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 const DAY_MS = 86_400_000;
 const USERS = 100_000;
 const EVENTS_PER_SIDE = 25;
@@ -40,6 +44,8 @@ interface Options {
   batches: number[];
   rate: number;
   maxSeconds: number;
+  /** Batches back to back instead of Pulse's paced pass. */
+  unpaced: boolean;
   pgAdminUrl: string;
 }
 
@@ -233,17 +239,31 @@ async function run(options: Options) {
         let removed = 0;
         const from = performance.now();
         const deadline = from + options.maxSeconds * 1000;
-        while (!aborted && performance.now() < deadline) {
-          const started = performance.now();
-          const result = await removeExpiredSessions(remover, retentionMs, batch);
-          statements.push(performance.now() - started);
-          removed += result.removed;
-          if (result.removed < batch) break;
+        if (options.unpaced) {
+          while (!aborted && performance.now() < deadline) {
+            const started = performance.now();
+            const result = await removeExpiredSessions(remover, retentionMs, batch);
+            statements.push(performance.now() - started);
+            removed += result.removed;
+            if (result.removed < batch) break;
+          }
+        } else {
+          // Pulse's own pass: paced batches, then the orphan users.
+          const timedRemover: Queryable = {
+            async query<R>(text: string, params?: unknown[]) {
+              const started = performance.now();
+              const rows = await remover.query<R>(text, params);
+              if (text.includes('DELETE FROM sessions')) statements.push(performance.now() - started);
+              return rows;
+            },
+          };
+          const retention = new SessionRetention({ retentionMs, metrics: { sessionsRemoved: () => undefined, usersRemoved: () => undefined }, log: silent, batchSize: batch });
+          removed = (await retention.pass(timedRemover)).sessions;
         }
         const to = performance.now();
         const seconds = (to - from) / 1000;
         phases.push({
-          phase: `a) batched delete, ${batch} rows per statement`,
+          phase: `a) batched delete, ${batch} rows per statement${options.unpaced ? ', back to back' : ', paced (Pulse)'}`,
           writer: window(writer.latencies, from, to),
           removed,
           removalSeconds: round(seconds, 1),
@@ -306,7 +326,7 @@ async function run(options: Options) {
       scenario: 'retention',
       startedAt,
       finishedAt: new Date().toISOString(),
-      options: { rows: options.rows, seconds: options.seconds, batches: options.batches, rate: options.rate, maxSeconds: options.maxSeconds },
+      options: { rows: options.rows, seconds: options.seconds, batches: options.batches, rate: options.rate, maxSeconds: options.maxSeconds, unpaced: options.unpaced },
       machine: machine(),
       source: source(),
       server,
@@ -330,7 +350,7 @@ async function run(options: Options) {
 
 async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
-  const batches = stringOption(args, 'batches', '1000,5000')
+  const batches = stringOption(args, 'batches', '1000,2000,5000')
     .split(',')
     .map((b) => Number(b.trim()));
   if (batches.length === 0 || batches.length > 4 || batches.some((b) => !Number.isInteger(b) || b < 1 || b > 100_000)) {
@@ -342,6 +362,7 @@ async function main(argv: string[]): Promise<number> {
     batches,
     rate: intOption(args, 'rate', 50, 1, 1_000),
     maxSeconds: intOption(args, 'max-seconds', 90, 1, 600),
+    unpaced: args.options.has('unpaced'),
     pgAdminUrl: stringOption(args, 'pg-url', defaultPgAdminUrl()),
   };
   process.once('SIGINT', () => {
