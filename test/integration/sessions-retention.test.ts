@@ -1,10 +1,14 @@
 // Sessions retention (SESSIONS_RETENTION, docs/design.md §5) on a real PostgreSQL, with a retention of
 // seconds: closed sessions older than it go, and the users they leave without any session; open
 // sessions of any age, closed sessions within the retention, instances and every other user stay; the
-// counters say what went. With 0, nothing is removed.
+// counters say what went. The same on a database filled at the previous schema and upgraded by
+// Pulse's start, and on PGlite. With 0, nothing is removed.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { createPgDb } from '../../src/db/driver.js';
+import { loadMigrations, migrate } from '../../src/db/migrate.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { silentLogger } from '../helpers/logger.js';
 import { startPulse, type RunningPulse } from '../helpers/pulse.js';
 import { connectClient, eventually } from '../helpers/ws-client.js';
 
@@ -121,6 +125,68 @@ describe('sessions retention', { timeout: 60_000 }, () => {
     } finally {
       await pulse?.stop();
       await db.drop();
+    }
+  });
+
+  test('a database at the previous schema (001), filled, is upgraded in place and then trimmed', async () => {
+    const db = await createTestDatabase('pulse_retention_upgrade');
+    let pulse: RunningPulse | undefined;
+    try {
+      const old = createPgDb(db.url, silentLogger);
+      await migrate(old, loadMigrations().filter((m) => m.version === 1));
+      await old.close();
+      const { kept } = await seed(db);
+      const [before] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM sessions');
+
+      pulse = await startPulse({ DATABASE_URL: db.url, SESSIONS_RETENTION: '2s' });
+      await pulse.ready();
+      const running = pulse;
+      await eventually('the old closed sessions removed', async () => ((await counter(running, 'pulse_sessions_removed_total')) === 2500 ? true : undefined), {
+        timeoutMs: 20_000,
+        intervalMs: 200,
+      });
+      const sessions = await db.query<{ id: string }>('SELECT id::text FROM sessions');
+      assert.equal(before?.n, 2500 + kept.length);
+      assert.deepEqual(sessions.map((s) => s.id).sort(), [...kept].sort(), 'the open session and those within the retention remain');
+      await eventually('the orphan users removed', async () => {
+        const users = await db.query<{ id: string }>('SELECT id FROM users ORDER BY id');
+        return users.map((u) => u.id).join(',') === 'mixed,recent' ? true : undefined;
+      });
+      const versions = await db.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
+      assert.deepEqual(versions.map((v) => v.version), [1, 2]);
+    } finally {
+      await pulse?.stop();
+      await db.drop();
+    }
+  });
+
+  test('on PGlite too: a closed session goes once it is older than the retention', async () => {
+    const pulse = await startPulse({ SESSIONS_RETENTION: '2s' });
+    try {
+      await pulse.ready();
+      const client = await connectClient(`${pulse.wsUrl}?name=lite`);
+      const sessionId = client.welcome!.sessionId;
+      client.close();
+      await client.closed;
+      const db = pulse.pulse.presence.database!;
+      await eventually('the session written closed', async () => {
+        const rows = await db.query('SELECT 1 FROM sessions WHERE id = $1 AND disconnected_at IS NOT NULL', [sessionId]);
+        return rows.length === 1 ? true : undefined;
+      });
+      await eventually(
+        'the session and its user removed',
+        async () => {
+          const rows = await db.query<{ n: number }>(
+            `SELECT (SELECT count(*) FROM sessions WHERE id = $1)::int + (SELECT count(*) FROM users WHERE id = 'lite')::int AS n`,
+            [sessionId],
+          );
+          return rows[0]?.n === 0 ? true : undefined;
+        },
+        { timeoutMs: 20_000, intervalMs: 200 },
+      );
+      assert.equal(await counter(pulse, 'pulse_sessions_removed_total'), 1);
+    } finally {
+      await pulse.stop();
     }
   });
 
