@@ -98,9 +98,8 @@ export class SessionRetention {
       for (const user of batch.users) if (this.userCandidates.size < MAX_USER_CANDIDATES) this.userCandidates.add(user);
       if (batch.removed < this.batchSize) break;
       // A backlog (the first pass after an upgrade, a lowered retention) is removed at half speed:
-      // back to back, the deletes took enough of a 2-core PostgreSQL to double the writer's p99
-      // (bench/retention.ts); paced, the writer barely notices, and tens of thousands of rows a
-      // second still go.
+      // back to back, the deletes took enough of a 2-core PostgreSQL to raise the writer's p99 1.5 to
+      // 4 times (bench/retention.ts); paced, the writer barely notices, and 40,000 rows a second still go.
       await sleep(performance.now() - started);
     }
     result.users = await this.removeOrphans(db);
@@ -112,7 +111,11 @@ export class SessionRetention {
     const { retentionMs, metrics } = this.options;
     let removed = 0;
     while (this.userCandidates.size > 0 && !this.stopped) {
-      const ids = [...this.userCandidates].slice(0, this.batchSize);
+      const ids: string[] = [];
+      for (const id of this.userCandidates) {
+        ids.push(id);
+        if (ids.length === this.batchSize) break;
+      }
       try {
         removed += await removeOrphanUsers(db, ids, retentionMs);
       } catch (err) {
