@@ -60,6 +60,7 @@ export async function buildPulse(config: Config): Promise<Pulse> {
     sweepIntervalMs: config.sweepIntervalMs,
     maxQueueBytes: config.dbQueueMaxBytes,
     leaveGraceMs: config.presenceLeaveGraceMs,
+    sessionsRetentionMs: config.sessionsRetentionMs,
     log: app.log,
     metrics,
   });

@@ -26,6 +26,8 @@ export interface Config {
   sweepIntervalMs: number;
   dbQueueMaxBytes: number;
   presenceLeaveGraceMs: number;
+  /** Closed sessions older than this are removed (SESSIONS_RETENTION); 0 keeps every session. */
+  sessionsRetentionMs: number;
   allowedOrigins: string[] | '*' | undefined;
   /** Token settings; undefined in open mode (`?name=`). */
   auth: AuthConfig | undefined;
@@ -75,6 +77,35 @@ function origins(env: Env): Config['allowedOrigins'] {
     }
     return parsed.origin;
   });
+}
+
+const DURATION_UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1_000 } as const;
+/** Ten years: far beyond any retention, and well inside what PostgreSQL's intervals and a double hold exactly. */
+const MAX_DURATION_MS = 3_650 * DURATION_UNIT_MS.d;
+
+/**
+ * A duration such as `30d`, `12h`, `45m` or `90s`, in milliseconds; `0` alone means 0. Any other plain
+ * integer is refused: `30` could mean seconds or days, and a retention read in the wrong unit deletes data.
+ */
+export function parseDuration(text: string): number | undefined {
+  const trimmed = text.trim();
+  if (trimmed === '0') return 0;
+  const match = /^(\d{1,7})([dhms])$/.exec(trimmed);
+  if (!match) return undefined;
+  const ms = Number(match[1]) * DURATION_UNIT_MS[match[2] as keyof typeof DURATION_UNIT_MS];
+  // `0s` is refused rather than read as 0: keeping everything is spelled `0`, and nobody asks to delete at once.
+  return ms > 0 && ms <= MAX_DURATION_MS ? ms : undefined;
+}
+
+function duration(env: Env, name: string, fallback: string): number {
+  const raw = env[name];
+  const ms = parseDuration(raw === undefined || raw.trim() === '' ? fallback : raw);
+  if (ms === undefined) {
+    throw new ConfigError(
+      `${name}=${JSON.stringify(raw)} is invalid: expected a duration such as 30d, 12h, 45m or 90s (at most 3650d), or 0 to keep everything`,
+    );
+  }
+  return ms;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -148,6 +179,7 @@ export function loadConfig(env: Env = process.env, cpuCount = 1): Config {
     sweepIntervalMs: integer(env, 'SWEEP_INTERVAL_MS', 2_000, 50, 3_600_000),
     dbQueueMaxBytes: integer(env, 'DB_QUEUE_MAX_BYTES', 16 * 1024 * 1024, 1024),
     presenceLeaveGraceMs: integer(env, 'PRESENCE_LEAVE_GRACE_MS', 3_000, 0, 600_000),
+    sessionsRetentionMs: duration(env, 'SESSIONS_RETENTION', '30d'),
     allowedOrigins: origins(env),
     auth,
     trustProxy: flag(env, 'TRUST_PROXY'),

@@ -89,6 +89,8 @@ const metrics: PresenceMetrics = {
     if (recorder) recorder.resyncs++;
   },
   sweptSessions: () => undefined,
+  sessionsRemoved: () => undefined,
+  usersRemoved: () => undefined,
   remoteReload(reason) {
     if (recorder) recorder.reloads[reason] = (recorder.reloads[reason] ?? 0) + 1;
   },
@@ -148,6 +150,8 @@ async function start(command: StartCommand): Promise<void> {
     maxQueueBytes: 16 * 1024 * 1024,
     // The bench times joins across instances; a leave grace would only hold back the leaves.
     leaveGraceMs: 0,
+    // Nothing in a sweep's few minutes is old enough to remove; the retention is measured by bench/retention.ts.
+    sessionsRetentionMs: 0,
     metrics,
     log,
   });

@@ -6,6 +6,7 @@ import type { Queryable } from './driver.js';
 
 export const PRESENCE_CHANNEL = 'pulse_presence';
 const SWEEP_LOCK = 7_246_002;
+const RETENTION_LOCK = 7_246_003;
 /** PostgreSQL's NOTIFY payload limit is 8000 bytes; a larger batch announces a reload hint instead. */
 export const MAX_NOTIFY_BYTES = 7_900;
 
@@ -210,6 +211,64 @@ export async function stopInstance(db: Queryable, instanceId: string): Promise<n
     [instanceId],
   );
   return rows[0]?.closed ?? 0;
+}
+
+// One short transaction per batch. The transaction-level advisory lock lets one instance at a time
+// delete (the others find it taken and end their pass: the work is not theirs to share), and SKIP
+// LOCKED leaves any row another transaction holds for a later pass rather than wait for it.
+const REMOVE_EXPIRED_SESSIONS = `
+WITH lock AS (
+  SELECT pg_try_advisory_xact_lock(${RETENTION_LOCK}) AS held
+), expired AS (
+  SELECT id FROM sessions
+  WHERE disconnected_at IS NOT NULL AND disconnected_at < now() - make_interval(secs => $1::double precision / 1000)
+    AND (SELECT held FROM lock)
+  ORDER BY disconnected_at
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED
+), removed AS (
+  DELETE FROM sessions s USING expired e WHERE s.id = e.id RETURNING s.user_id
+)
+SELECT (SELECT held FROM lock) AS held, (SELECT count(*) FROM removed)::int AS removed,
+       coalesce((SELECT array_agg(DISTINCT user_id) FROM removed), '{}') AS users`;
+
+export interface RemovedSessions {
+  /** False when another instance was removing at that moment: nothing was done. */
+  held: boolean;
+  removed: number;
+  /** Users whose sessions were removed: those left with none are candidates for removeOrphanUsers. */
+  users: string[];
+}
+
+/** Removes up to `limit` sessions closed more than `retentionMs` ago, oldest first. Open sessions are never touched. */
+export async function removeExpiredSessions(db: Queryable, retentionMs: number, limit: number): Promise<RemovedSessions> {
+  const rows = await db.query<RemovedSessions>(REMOVE_EXPIRED_SESSIONS, [retentionMs, limit], 'pulse_remove_expired_sessions');
+  const row = rows[0];
+  return { held: row?.held === true, removed: row?.removed ?? 0, users: row?.users ?? [] };
+}
+
+/**
+ * Removes those of `userIds` that have no session left and were last seen more than `retentionMs` ago.
+ * A user the writer is upserting at that moment is locked, so skipped; one that gained a session since
+ * the statement's snapshot makes the foreign key fail the statement (23503): the caller retries later.
+ */
+export async function removeOrphanUsers(db: Queryable, userIds: string[], retentionMs: number): Promise<number> {
+  if (userIds.length === 0) return 0;
+  const rows = await db.query<{ removed: number }>(
+    `WITH orphans AS (
+       SELECT u.id FROM users u
+       WHERE u.id = ANY ($1::text[]) AND u.last_seen_at < now() - make_interval(secs => $2::double precision / 1000)
+         AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id)
+       ORDER BY u.id
+       FOR UPDATE SKIP LOCKED
+     ), removed AS (
+       DELETE FROM users u USING orphans o WHERE u.id = o.id RETURNING 1
+     )
+     SELECT count(*)::int AS removed FROM removed`,
+    [userIds, retentionMs],
+    'pulse_remove_orphan_users',
+  );
+  return rows[0]?.removed ?? 0;
 }
 
 export interface RemoteUserRow {

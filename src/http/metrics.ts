@@ -56,6 +56,8 @@ export class Metrics implements GatewayMetrics, PresenceMetrics {
     registers: [this.registry],
   });
   private readonly sweptSessionsTotal = new Counter({ name: 'pulse_swept_sessions_total', help: 'Sessions of lost instances closed by this instance\'s sweeper', registers: [this.registry] });
+  private readonly sessionsRemovedTotal = new Counter({ name: 'pulse_sessions_removed_total', help: 'Closed sessions older than SESSIONS_RETENTION removed by this instance', registers: [this.registry] });
+  private readonly usersRemovedTotal = new Counter({ name: 'pulse_users_removed_total', help: 'Users left without any session by the retention, removed by this instance', registers: [this.registry] });
   private readonly eventLoopLag: Gauge<'quantile'>;
   private readonly loopDelay: IntervalHistogram;
 
@@ -172,6 +174,14 @@ export class Metrics implements GatewayMetrics, PresenceMetrics {
 
   sweptSessions(count: number): void {
     this.sweptSessionsTotal.inc(count);
+  }
+
+  sessionsRemoved(count: number): void {
+    this.sessionsRemovedTotal.inc(count);
+  }
+
+  usersRemoved(count: number): void {
+    this.usersRemovedTotal.inc(count);
   }
 
   remoteReload(reason: RemoteReloadReason): void {

@@ -20,9 +20,10 @@ import { OnlineUsers, type PresenceChanges } from './online-users.js';
 import { RemoteFeed, snapshotsOf, type FeedAction, type RemoteSnapshot } from './remote-feed.js';
 import type { Logger } from '../log.js';
 import { PRESENCE_LIST_MAX } from '../protocol/limits.js';
+import { SessionRetention, type RetentionMetrics } from './retention.js';
 import { SessionWriter, type WriterMetrics } from './session-writer.js';
 
-export interface PresenceMetrics extends WriterMetrics {
+export interface PresenceMetrics extends WriterMetrics, RetentionMetrics {
   sweptSessions(count: number): void;
   /** A remote instance's view reloaded from the database instead of applied from its notification. */
   remoteReload(reason: RemoteReloadReason): void;
@@ -43,6 +44,8 @@ export interface PresenceOptions {
   maxQueueBytes: number;
   /** How long a user whose last session closed still counts as online (PRESENCE_LEAVE_GRACE_MS). */
   leaveGraceMs: number;
+  /** Closed sessions older than this are removed (SESSIONS_RETENTION); 0 keeps everything. */
+  sessionsRetentionMs: number;
   metrics: PresenceMetrics;
   log: Logger;
 }
@@ -52,6 +55,7 @@ export class Presence {
   /** Who is online across all instances, kept in memory. */
   readonly onlineUsers: OnlineUsers;
   readonly writer: SessionWriter;
+  private readonly retention: SessionRetention;
   private readonly live = new Map<string, LiveSession>();
   private db: Db | undefined;
   private bootstrapped = false;
@@ -79,6 +83,7 @@ export class Presence {
         if (healthy) void this.beat();
       },
     });
+    this.retention = new SessionRetention({ retentionMs: options.sessionsRetentionMs, metrics: options.metrics, log: options.log });
   }
 
   /** Open sessions on this instance. */
@@ -147,6 +152,7 @@ export class Presence {
   async stop(deadline: number): Promise<void> {
     this.stopped = true;
     for (const timer of this.timers) clearInterval(timer);
+    this.retention.stop();
     // Still connecting (PGlite boots for seconds): let that finish, within the deadline, so the
     // database it opened is closed below rather than left running.
     if (!this.bootstrapped && this.bootstrapping) {
@@ -192,6 +198,7 @@ export class Presence {
           setInterval(() => void this.sweep(), this.options.sweepIntervalMs),
         );
         for (const timer of this.timers) timer.unref();
+        this.retention.start(this.db);
         this.options.log.info({ instanceId: this.instanceId, driver: this.db.kind }, 'presence connected to the database');
         return;
       } catch (err) {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { ConfigError, loadConfig, parseDuration } from '../../src/config.js';
 
 test('defaults are those of docs/design.md §6', () => {
   const config = loadConfig({});
@@ -26,6 +26,7 @@ test('defaults are those of docs/design.md §6', () => {
   assert.equal(config.trustProxy, false);
   assert.equal(config.workers, 1);
   assert.equal(config.logLevel, 'info');
+  assert.equal(config.sessionsRetentionMs, 30 * 86_400_000);
 });
 
 test('a bad value is refused with one line naming the variable and what it accepts', () => {
@@ -45,6 +46,8 @@ test('a bad value is refused with one line naming the variable and what it accep
     [{ SLOW_CLIENT_SKIP_BYTES: '1000', SLOW_CLIENT_CLOSE_BYTES: '10' }, /^SLOW_CLIENT_CLOSE_BYTES is invalid/],
     [{ HEARTBEAT_INTERVAL_MS: '5000', INSTANCE_TTL_MS: '4000' }, /^INSTANCE_TTL_MS is invalid/],
     [{ RATE_LIMIT_BURST: '0' }, /^RATE_LIMIT_BURST/],
+    [{ SESSIONS_RETENTION: 'forever' }, /^SESSIONS_RETENTION="forever" is invalid: expected a duration such as 30d, 12h, 45m or 90s \(at most 3650d\), or 0 to keep everything$/],
+    [{ SESSIONS_RETENTION: '30' }, /^SESSIONS_RETENTION="30" is invalid/],
   ];
   for (const [env, message] of cases) {
     assert.throws(() => loadConfig(env), (err: unknown) => err instanceof ConfigError && message.test(err.message) && !err.message.includes('\n'), JSON.stringify(env));
@@ -79,4 +82,21 @@ test('.env.example, as a user copies it to .env, is a configuration Pulse accept
   assert.ok(Object.keys(env).length > 20, 'the settings were read');
   // compose.yaml sets DATABASE_URL itself; the rest is as the file says.
   assert.doesNotThrow(() => loadConfig({ ...env, DATABASE_URL: 'postgres://pulse:pulse@db:5432/pulse' }));
+});
+
+test('SESSIONS_RETENTION: a duration in d, h, m or s; 0 keeps everything; a bare number is refused', () => {
+  assert.equal(parseDuration('30d'), 30 * 86_400_000);
+  assert.equal(parseDuration('12h'), 12 * 3_600_000);
+  assert.equal(parseDuration('45m'), 45 * 60_000);
+  assert.equal(parseDuration('90s'), 90_000);
+  assert.equal(parseDuration(' 2s '), 2_000, 'surrounding spaces are ignored');
+  assert.equal(parseDuration('0'), 0);
+  assert.equal(parseDuration('3650d'), 3_650 * 86_400_000);
+  // Unit-less numbers are ambiguous (seconds? days?), and a zero with a unit is not how to say "keep".
+  for (const bad of ['30', '1000', '0s', '0d', '1.5h', '-1d', '30D', '30 d', '1w', '1h30m', 'd', '', '3651d', '99999999s']) {
+    assert.equal(parseDuration(bad), undefined, JSON.stringify(bad));
+  }
+  assert.equal(loadConfig({ SESSIONS_RETENTION: '2s' }).sessionsRetentionMs, 2_000);
+  assert.equal(loadConfig({ SESSIONS_RETENTION: '0' }).sessionsRetentionMs, 0);
+  assert.equal(loadConfig({ SESSIONS_RETENTION: '' }).sessionsRetentionMs, 30 * 86_400_000, 'empty means the default');
 });

@@ -65,6 +65,8 @@ async function started(remoteRows: RemoteUserRow[] = []) {
     failed: noop,
     resync: noop,
     sweptSessions: noop,
+    sessionsRemoved: noop,
+    usersRemoved: noop,
     remoteReload: (reason) => seen.reloads.push(reason),
   };
   const presence = new Presence({
@@ -75,6 +77,7 @@ async function started(remoteRows: RemoteUserRow[] = []) {
     sweepIntervalMs: 3_600_000,
     maxQueueBytes: 1e6,
     leaveGraceMs: 0,
+    sessionsRetentionMs: 0,
     metrics,
     log: { ...silentLogger, warn: (_: object, msg: string) => void seen.warnings.push(msg) },
   });
