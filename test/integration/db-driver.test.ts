@@ -14,7 +14,8 @@ describe('PostgreSQL driver', { timeout: 30_000 }, () => {
     const db = createPgDb(database.url, silentLogger);
     try {
       const outcome = db.transaction(async (tx) => {
-        const [{ pid }] = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        const [row] = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        const pid = row!.pid;
         // Between two statements the client is checked out and idle: nothing of pg-pool listens.
         await database.query('SELECT pg_terminate_backend($1)', [pid]);
         await eventually('the termination to arrive', async () => (await database.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).length === 0, { timeoutMs: 5_000 });
