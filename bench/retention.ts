@@ -1,6 +1,6 @@
 // tsx bench/retention.ts [--rows 3000000] [--seconds 8] [--batches 1000,2000,5000] [--rate 50] [--max-seconds 90] [--unpaced] [--pg-url postgres://…/postgres]
 //
-// Sessions retention, the two ways issue 13 names, measured while a writer-like load runs:
+// Sessions retention, two ways (deletes in small batches, dropping partitions), measured while a writer-like load runs:
 //   (a) deletes in small batches: Pulse's own pass (src/presence/retention.ts: paced batches of
 //       removeExpiredSessions, one short transaction each, then the orphan users), on the plain
 //       `sessions` table with migration 002's index; --unpaced sends the batches back to back;
