@@ -75,20 +75,22 @@ export async function createBenchDatabase(adminUrl: string): Promise<{ url: stri
   }
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    name,
-    async drop() {
-      const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
-      await client.connect();
-      try {
-        await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      } finally {
-        await client.end();
-      }
-    },
+  const drop = async (): Promise<void> => {
+    pendingDrops.delete(drop);
+    const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
+    await client.connect();
+    try {
+      await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    } finally {
+      await client.end();
+    }
   };
+  pendingDrops.add(drop);
+  return { url: url.toString(), name, drop };
 }
+
+/** Bench databases not dropped yet: Ctrl-C drops them before the bench exits. */
+const pendingDrops = new Set<() => Promise<void>>();
 
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -103,7 +105,9 @@ function track(child: ChildProcess): void {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       process.once(signal, () => {
         for (const c of live) c.kill('SIGTERM');
-        setTimeout(() => process.exit(130), 300);
+        // The bench databases go too (FORCE: servers still connected do not stop it), within 5 s.
+        const drops = Promise.allSettled([...pendingDrops].map((drop) => drop()));
+        void Promise.race([drops, sleep(5_000)]).finally(() => process.exit(130));
       });
     }
   }
