@@ -51,6 +51,8 @@ export const DEPLOY_ROWS: Row[] = [
   { label: 'failed reconnect attempts', key: 'failedAttempts' },
   { label: 'balancer: refused, retried next', key: 'balancerRefusedRetried' },
   { label: 'drained per instance, in order', key: 'drainedPerInstance' },
+  { label: 'reconnect p50 ms per instance', key: 'reconnectP50PerInstance' },
+  { label: 'reconnect p99 ms per instance', key: 'reconnectP99PerInstance' },
   { label: 'drain ms per instance (SIGTERM → exit)', key: 'drainMs' },
   { label: 'all back ms per instance (SIGTERM → all open)', key: 'backMs' },
   { label: 'restart ms per instance (start → ready)', key: 'restartMs' },
@@ -61,7 +63,9 @@ export const DEPLOY_ROWS: Row[] = [
   { label: '  users away ≥ flicker window', key: 'usersAwayLong' },
   { label: '  lowest online count seen', key: 'observerOnlineMin' },
   { label: 'db: connected_users (= N + M)', key: 'dbConnectedUsers' },
+  { label: 'db: of which bench users (= N)', key: 'dbBenchUsers' },
   { label: 'db: open sessions (= N + M)', key: 'dbOpenSessions' },
+  { label: 'db: clients’ current sessions open (= N)', key: 'dbHeldSessionsOpen' },
   { label: 'db: open on stopped instances', key: 'dbOpenOnStopped' },
   { label: 'db: drained sessions found', key: 'dbDrainedFound' },
   { label: 'db: drained closed with 1001', key: 'dbDrained1001' },
@@ -83,17 +87,19 @@ async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs:
   return condition();
 }
 
-/** Connections drained by each instance, in the order the instances were drained. */
-function perInstance(drains: Drain[]): number[] {
-  const byInstance = new Map<string, { first: number; n: number }>();
+/** The drains of each instance, in the order the instances were drained. */
+function perInstance(drains: Drain[]): Drain[][] {
+  const byInstance = new Map<string, { first: number; drains: Drain[] }>();
   for (const d of drains) {
-    const entry = byInstance.get(d.instanceId) ?? { first: d.closedAt, n: 0 };
+    const entry = byInstance.get(d.instanceId) ?? { first: d.closedAt, drains: [] };
     entry.first = Math.min(entry.first, d.closedAt);
-    entry.n++;
+    entry.drains.push(d);
     byInstance.set(d.instanceId, entry);
   }
-  return [...byInstance.values()].sort((a, b) => a.first - b.first).map((e) => e.n);
+  return [...byInstance.values()].sort((a, b) => a.first - b.first).map((e) => e.drains);
 }
+
+const reconnectTimes = (drains: Drain[]): number[] => drains.map((d) => d.reconnectMs).filter((ms): ms is number => ms !== null);
 
 interface PresenceChange {
   observer: number;
@@ -133,12 +139,22 @@ async function startObservers(url: string, count: number): Promise<ObserverSet> 
 }
 
 /** The checks of rolling-deploy.test.ts, at N: one query each, read once the database is exact or the time is up. */
-async function checkDatabase(databaseUrl: string, users: number, drains: Drain[]): Promise<{ metrics: Metrics; failures: string[] }> {
+async function checkDatabase(
+  databaseUrl: string,
+  users: number,
+  benchUsers: number,
+  openSessions: string[],
+  drains: Drain[],
+): Promise<{ metrics: Metrics; failures: string[] }> {
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
   try {
     const read = async () => {
-      const online = await db.query<{ n: number; sessions: number }>('SELECT count(*)::int AS n, coalesce(sum(sessions), 0)::int AS sessions FROM connected_users');
+      const online = await db.query<{ n: number; sessions: number; bench: number }>(
+        "SELECT count(*)::int AS n, coalesce(sum(sessions), 0)::int AS sessions, (count(*) FILTER (WHERE name LIKE 'bench-%'))::int AS bench FROM connected_users",
+      );
+      // The session each client holds now, as the client knows it, must be the open one.
+      const held = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM sessions WHERE id = ANY($1::uuid[]) AND disconnected_at IS NULL', [openSessions]);
       const stopped = await db.query<{ n: number }>(
         'SELECT count(*)::int AS n FROM sessions s JOIN instances i ON i.id = s.instance_id WHERE s.disconnected_at IS NULL AND i.stopped_at IS NOT NULL',
       );
@@ -149,7 +165,9 @@ async function checkDatabase(databaseUrl: string, users: number, drains: Drain[]
       );
       return {
         connectedUsers: online.rows[0]?.n ?? -1,
+        benchUsers: online.rows[0]?.bench ?? -1,
         openSessions: online.rows[0]?.sessions ?? -1,
+        heldOpen: held.rows[0]?.n ?? -1,
         openOnStopped: stopped.rows[0]?.n ?? -1,
         drainedFound: drained.rows[0]?.rows ?? -1,
         drained1001: drained.rows[0]?.closed1001 ?? -1,
@@ -158,7 +176,9 @@ async function checkDatabase(databaseUrl: string, users: number, drains: Drain[]
     let state = await read();
     const exact = (): boolean =>
       state.connectedUsers === users &&
+      state.benchUsers === benchUsers &&
       state.openSessions === users &&
+      state.heldOpen === openSessions.length &&
       state.openOnStopped === 0 &&
       state.drainedFound === drains.length &&
       state.drained1001 === drains.length;
@@ -169,7 +189,9 @@ async function checkDatabase(databaseUrl: string, users: number, drains: Drain[]
     }, DB_TIMEOUT_MS);
     const failures: string[] = [];
     if (state.connectedUsers !== users) failures.push(`pulse: connected_users has ${state.connectedUsers} users, expected ${users}`);
+    if (state.benchUsers !== benchUsers) failures.push(`pulse: connected_users has ${state.benchUsers} bench users, expected ${benchUsers}`);
     if (state.openSessions !== users) failures.push(`pulse: ${state.openSessions} open sessions, expected ${users}`);
+    if (state.heldOpen !== openSessions.length) failures.push(`pulse: ${state.heldOpen} of the ${openSessions.length} sessions the clients hold are open`);
     if (state.openOnStopped !== 0) failures.push(`pulse: ${state.openOnStopped} sessions left open on stopped instances`);
     if (state.drainedFound !== drains.length) failures.push(`pulse: ${state.drainedFound} rows for ${drains.length} drained sessions`);
     if (state.drained1001 !== drains.length) failures.push(`pulse: ${state.drained1001} of ${drains.length} drained sessions closed with 1001`);
@@ -177,7 +199,9 @@ async function checkDatabase(databaseUrl: string, users: number, drains: Drain[]
     return {
       metrics: {
         dbConnectedUsers: state.connectedUsers,
+        dbBenchUsers: state.benchUsers,
         dbOpenSessions: state.openSessions,
+        dbHeldSessionsOpen: state.heldOpen,
         dbOpenOnStopped: state.openOnStopped,
         dbDrainedFound: state.drainedFound,
         dbDrained1001: state.drained1001,
@@ -256,7 +280,8 @@ async function measure(kind: ServerKind, options: DeployOptions): Promise<{ metr
 
     const reports: HoldReport[] = await loadgen.holdReports();
     const drains = reports.flatMap((r) => r.drains);
-    const reconnect = summarize(drains.map((d) => d.reconnectMs).filter((ms): ms is number => ms !== null));
+    const reconnect = summarize(reconnectTimes(drains));
+    const byInstance = perInstance(drains).map((list) => ({ n: list.length, reconnect: summarize(reconnectTimes(list)) }));
     const notBack = reports.flatMap((r) => r.notBack);
     const otherCloses: Record<string, number> = {};
     for (const r of reports) for (const [code, n] of Object.entries(r.otherCloses)) otherCloses[code] = (otherCloses[code] ?? 0) + n;
@@ -279,7 +304,9 @@ async function measure(kind: ServerKind, options: DeployOptions): Promise<{ metr
       otherCloses,
       failedAttempts: reports.reduce((s, r) => s + r.failedAttempts, 0),
       balancerRefusedRetried: balancer.stats().refusedRetried,
-      drainedPerInstance: perInstance(drains).join(' / '),
+      drainedPerInstance: byInstance.map((i) => i.n).join(' / '),
+      reconnectP50PerInstance: byInstance.map((i) => round(i.reconnect.p50, 0)).join(' / '),
+      reconnectP99PerInstance: byInstance.map((i) => round(i.reconnect.p99, 0)).join(' / '),
       drainMs: drainMs.join(' / '),
       backMs: backMs.join(' / '),
       restartMs: restartMs.join(' / '),
@@ -306,7 +333,7 @@ async function measure(kind: ServerKind, options: DeployOptions): Promise<{ metr
       });
     }
     if (isPulse && database) {
-      const checked = await checkDatabase(database.url, everyone, drains);
+      const checked = await checkDatabase(database.url, everyone, options.clients, reports.flatMap((r) => r.openSessions), drains);
       Object.assign(metrics, checked.metrics);
       failures.push(...checked.failures);
     }
