@@ -230,8 +230,11 @@ async function measure(kind: ServerKind, options: DeployOptions): Promise<{ metr
   try {
     const ports: number[] = [];
     for (let i = 0; i < options.instances; i++) ports.push(await freePort());
-    // One after another: each Pulse migrates the fresh database on start.
-    for (const port of ports) instances.push(await start(port));
+    // Together, as a Deployment's pods start: Pulse's migrations take turns under an advisory lock.
+    const started = await Promise.allSettled(ports.map(start));
+    for (const result of started) if (result.status === 'fulfilled') instances.push(result.value);
+    const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed) throw failed.reason;
     balancer = await startBalancer(ports);
     const url = `ws://127.0.0.1:${balancer.port}/ws`;
     if (isPulse && options.observers > 0) observers = await startObservers(url, options.observers);
