@@ -5,7 +5,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { freePort, sleep } from './util.js';
+import { freePort, sleep, withTimeout } from './util.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PULSE_ENTRY = join(REPO_ROOT, 'dist/src/main.js');
@@ -248,10 +248,9 @@ export async function startInstance(kind: ServerKind, options: InstanceOptions):
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
-      const timedOut = await Promise.race([exited.then(() => false), sleep(15_000).then(() => true)]);
-      if (timedOut) {
+      if (!(await withTimeout(exited, 15_000))) {
         child.kill('SIGKILL');
-        await Promise.race([exited, sleep(2000)]);
+        await withTimeout(exited, 2000);
       }
     },
   };

@@ -15,7 +15,7 @@ import { LoadGenerator } from '../loadgen/pool.js';
 import type { Drain, HoldReport } from '../loadgen/protocol.js';
 import { buildReport, type Metrics, type Row, type ScenarioReport } from '../lib/report.js';
 import { createBenchDatabase, startInstance, type ServerInstance, type ServerKind } from '../lib/servers.js';
-import { freePort, round, sleep, summarize } from '../lib/util.js';
+import { freePort, round, sleep, summarize, withTimeout } from '../lib/util.js';
 
 export interface DeployOptions {
   clients: number;
@@ -134,7 +134,11 @@ async function startObservers(url: string, count: number): Promise<ObserverSet> 
     });
     set.clients.push(observer);
   }
-  await Promise.all(set.clients.map((o) => o.connect()));
+  const connected = await withTimeout(Promise.all(set.clients.map((o) => o.connect())).then(() => true), BACK_TIMEOUT_MS);
+  if (!connected) {
+    for (const observer of set.clients) observer.close();
+    throw new Error(`the observers were not all welcomed within ${BACK_TIMEOUT_MS} ms`);
+  }
   return set;
 }
 
@@ -261,11 +265,11 @@ async function measure(kind: ServerKind, options: DeployOptions): Promise<{ metr
       const stoppedAt = Date.now();
       log(`deploy/${kind}: SIGTERM instance ${i}`);
       instances[i]!.kill('SIGTERM');
-      const exit = await Promise.race([instances[i]!.exited, sleep(30_000).then(() => undefined)]);
+      const exit = await withTimeout(instances[i]!.exited, 30_000);
       if (!exit) {
         failures.push(`${kind}: instance ${i} did not exit within 30 s of SIGTERM`);
         instances[i]!.kill('SIGKILL');
-        await instances[i]!.exited;
+        await withTimeout(instances[i]!.exited, 5_000);
       } else if (exit.code !== 0) failures.push(`${kind}: instance ${i} exited ${exit.code ?? exit.signal} after SIGTERM`);
       drainMs.push(Date.now() - stoppedAt);
       const lg = loadgen;
