@@ -323,8 +323,8 @@ async function measure(kind: ServerKind, options: DeployOptions): Promise<{ metr
 
     if (observers) {
       // A flicker: a `left` or `joined` for a user whose every absence was shorter than the window,
-      // someone who to a person watching never went away. The window is the grace, and Pulse's
-      // default grace when the grace is 0 (so that the 0 run shows what the grace hides).
+      // someone who to a person watching never went away. The window is the grace, at least Pulse's
+      // default 3 s, so that a run with a shorter grace (or 0) shows what the default hides.
       const windowMs = Math.max(options.graceMs, DEFAULT_GRACE_MS);
       const flickers = observers.changes.filter((c) => (maxAbsence.get(c.user) ?? 0) < windowMs);
       const perObserver = observers.clients.map((_, i) => flickers.filter((f) => f.observer === i).length);
