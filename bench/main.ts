@@ -6,6 +6,8 @@
 //   churn  --workers W (4) --seconds S (10)                       PostgreSQL only
 //   presence-scale --instances K (8) --sessions N (5000) --rates R1,R2,… --seconds S (8) --warmup S (2) [--label L] [--no-analyze]
 //                                                                 PostgreSQL only, no reference
+//   deploy --clients N (1000) --instances K (3) [--grace-ms G (3000)] [--observers M (2)] [--connect-rate R (500)] [--loadgen-procs P]
+//                                                                 a rolling restart behind a balancer; PostgreSQL
 //   chart | summary                                               bench/results/*.json → ticks.svg and RESULTS.md
 //   smoke  (or any scenario with --smoke): tiny sizes, checks correctness; exit 1 when a check fails
 // Common: --servers pulse,reference  --pg-url postgres://…/postgres (admin URL; a bench database is
@@ -20,6 +22,7 @@ import { renderTable, saveReport, type Metrics, type Row, type ScenarioReport } 
 import { defaultPgAdminUrl, type DbKind, type ServerKind } from './lib/servers.js';
 import { intOption, parseArgs, stringOption, table, type Cell, type ParsedArgs } from './lib/util.js';
 import { CHURN_ROWS, runChurn } from './scenarios/churn.js';
+import { DEPLOY_ROWS, deploySmokeOptions, runDeploy } from './scenarios/deploy.js';
 import { FIB_ROWS, runFib } from './scenarios/fib.js';
 import { PRESENCE_SCALE_ROWS, runPresenceScale, stepColumns } from './scenarios/presence-scale.js';
 import { runTicks, TICKS_ROWS } from './scenarios/ticks.js';
@@ -68,6 +71,10 @@ export async function runSmoke(pgUrl = smokePgUrl(), only?: string): Promise<Smo
     if (pgUrl) reports.push(await runPresenceScale(PRESENCE_SCALE_SMOKE(pgAdminUrl)));
     else skipped.push('presence-scale: skipped (no TEST_DATABASE_URL / DATABASE_URL: it needs PostgreSQL)');
   }
+  if (!only || only === 'deploy') {
+    if (pgUrl) reports.push(await runDeploy(deploySmokeOptions(pgAdminUrl, log)));
+    else skipped.push('deploy: skipped (no TEST_DATABASE_URL / DATABASE_URL: it needs PostgreSQL)');
+  }
   return { reports, skipped };
 }
 
@@ -82,7 +89,7 @@ const PRESENCE_SCALE_SMOKE = (pgAdminUrl: string) => ({
   log,
 });
 
-const ROWS: Record<string, Row[]> = { ticks: TICKS_ROWS, fib: FIB_ROWS, churn: CHURN_ROWS, 'presence-scale': PRESENCE_SCALE_ROWS };
+const ROWS: Record<string, Row[]> = { ticks: TICKS_ROWS, fib: FIB_ROWS, churn: CHURN_ROWS, 'presence-scale': PRESENCE_SCALE_ROWS, deploy: DEPLOY_ROWS };
 
 /** A sweep's steps, one line each (presence-scale). */
 function renderSteps(steps: Metrics[]): string {
@@ -196,6 +203,31 @@ async function main(argv: string[]): Promise<number> {
       ];
       break;
     }
+    case 'deploy': {
+      if (args.options.has('smoke')) {
+        const result = await runSmoke(smokePgUrl(), scenario);
+        reports = result.reports;
+        for (const line of result.skipped) console.log(line);
+        extra.skipped = result.skipped;
+        break;
+      }
+      const common = commonOptions(args);
+      if (common.db !== 'pg') throw new Error('deploy needs PostgreSQL (--db pg)');
+      reports = [
+        await runDeploy({
+          clients: intOption(args, 'clients', 1000, 1, 20_000),
+          instances: intOption(args, 'instances', 3, 1, 16),
+          graceMs: intOption(args, 'grace-ms', 3000, 0, 600_000),
+          observers: intOption(args, 'observers', 2, 0, 100),
+          connectRate: intOption(args, 'connect-rate', 500, 1, 100_000),
+          loadgenProcesses: args.options.has('loadgen-procs') ? intOption(args, 'loadgen-procs', 1, 1, 32) : undefined,
+          pgAdminUrl: common.pgAdminUrl,
+          servers: common.servers,
+          log,
+        }),
+      ];
+      break;
+    }
     case 'chart':
     case 'summary': {
       const chart = writeChart();
@@ -206,7 +238,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     default:
-      console.error('usage: npm run bench -- ticks|fib|churn|presence-scale|smoke|chart|summary [options]   (see bench/README.md)');
+      console.error('usage: npm run bench -- ticks|fib|churn|presence-scale|deploy|smoke|chart|summary [options]   (see bench/README.md)');
       return 2;
   }
   const smoke = scenario === 'smoke' || args.options.has('smoke');

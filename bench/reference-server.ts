@@ -3,8 +3,10 @@
 //
 //   node --import tsx bench/reference-server.ts --port 9000 [--host 127.0.0.1] [--workers N]
 //
-// - GET /readyz and /healthz answer 200; upgrades on /ws (any query) are accepted.
-// - On open: a small `welcome` with a random sessionId (so clients wait for the same first frame).
+// - GET /readyz and /healthz answer 200; upgrades on /ws (any query) are accepted, so the
+//   admission pre-check GET /api/admission answers 200 too (PulseClient asks it after a failed attempt).
+// - On open: a small `welcome` with a random sessionId, the `user`, `instanceId` and `limits`
+//   fields Pulse's welcome has (so clients, PulseClient included, wait for the same first frame).
 // - Every wall-clock second: `{"type":"time","now":ISO,"epochMs":ms}` serialised once, one Buffer to all.
 // - A text frame `n` (bare integer) or `{"type":"fibonacci","n":..,"id":..}` → the fibonacci answer,
 //   computed inline on the event loop by plain BigInt fast doubling (no cache, no worker pool).
@@ -43,10 +45,12 @@ function handle(text: string): string {
 }
 
 function serve(host: string, port: number): void {
+  const instanceId = randomUUID();
   const clients = new Set<WebSocket>();
   const wss = new WebSocketServer({ noServer: true, maxPayload: 4096, perMessageDeflate: false, clientTracking: false });
   const server = createServer((req, res) => {
-    const ok = req.url === '/readyz' || req.url === '/healthz';
+    const path = (req.url ?? '').split('?')[0];
+    const ok = path === '/readyz' || path === '/healthz' || path === '/api/admission';
     res.writeHead(ok ? 200 : 404, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'not found\n');
   });
   server.on('upgrade', (req, socket, head) => {
@@ -65,7 +69,8 @@ function serve(host: string, port: number): void {
         }
         ws.send(handle(String(data)));
       });
-      ws.send(JSON.stringify({ type: 'welcome', protocol: 1, sessionId: randomUUID(), now: new Date().toISOString() }));
+      const name = new URL(req.url ?? '/', 'http://reference').searchParams.get('name') ?? 'guest';
+      ws.send(JSON.stringify({ type: 'welcome', protocol: 1, sessionId: randomUUID(), user: { id: name, name }, instanceId, now: new Date().toISOString(), limits: {} }));
     });
   });
 

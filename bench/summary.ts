@@ -34,6 +34,11 @@ export function commandOf(report: ScenarioReport): string {
     flag('warmup', o.warmupSeconds);
     if (typeof o.label === 'string') parts.push(`--label ${JSON.stringify(o.label)}`);
     if (o.analyze === false) parts.push('--no-analyze');
+  } else if (report.scenario === 'deploy') {
+    flag('clients', o.clients);
+    flag('instances', o.instances);
+    flag('grace-ms', o.graceMs);
+    flag('observers', o.observers);
   }
   if (servers.length > 0 && servers.join(',') !== 'pulse,reference') flag('servers', servers.join(','));
   return parts.join(' ');
@@ -41,14 +46,14 @@ export function commandOf(report: ScenarioReport): string {
 
 export function writeSummary(rowsByScenario: Record<string, Row[]>, dir = RESULTS_DIR): string {
   const reports: ScenarioReport[] = [];
-  for (const file of readdirSync(dir).filter((f) => /^(ticks|fib|churn|presence-scale)-.*\.json$/.test(f))) {
+  for (const file of readdirSync(dir).filter((f) => /^(ticks|fib|churn|presence-scale|deploy)-.*\.json$/.test(f))) {
     try {
       reports.push(JSON.parse(readFileSync(join(dir, file), 'utf8')) as ScenarioReport);
     } catch {
       // not a report
     }
   }
-  const order = ['ticks', 'fib', 'churn', 'presence-scale'];
+  const order = ['ticks', 'fib', 'churn', 'presence-scale', 'deploy'];
   const num = (r: ScenarioReport, key: string): number => Number(r.options[key] ?? 0);
   reports.sort(
     (a, b) =>
@@ -67,7 +72,9 @@ export function writeSummary(rowsByScenario: Record<string, Row[]>, dir = RESULT
           ? `${String(o.clients)} clients`
           : report.scenario === 'presence-scale'
             ? `${String(o.instances)} instances × ${Number(o.sessions).toLocaleString('en-US')} sessions${typeof o.label === 'string' ? `, ${o.label}` : ''}`
-            : `${String(o.loops)} loops`;
+            : report.scenario === 'deploy'
+              ? `${Number(o.clients).toLocaleString('en-US')} clients, ${String(o.instances)} instances, grace ${String(o.graceMs)} ms`
+              : `${String(o.loops)} loops`;
     out.push(`## ${report.scenario} — ${size} — ${report.startedAt}`, '');
     out.push('```', commandOf(report), '```', '');
     out.push(

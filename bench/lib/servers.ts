@@ -5,7 +5,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { freePort, sleep } from './util.js';
+import { freePort, sleep, withTimeout } from './util.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PULSE_ENTRY = join(REPO_ROOT, 'dist/src/main.js');
@@ -75,20 +75,22 @@ export async function createBenchDatabase(adminUrl: string): Promise<{ url: stri
   }
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    name,
-    async drop() {
-      const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
-      await client.connect();
-      try {
-        await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      } finally {
-        await client.end();
-      }
-    },
+  const drop = async (): Promise<void> => {
+    pendingDrops.delete(drop);
+    const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
+    await client.connect();
+    try {
+      await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    } finally {
+      await client.end();
+    }
   };
+  pendingDrops.add(drop);
+  return { url: url.toString(), name, drop };
 }
+
+/** Bench databases not dropped yet: Ctrl-C drops them before the bench exits. */
+const pendingDrops = new Set<() => Promise<void>>();
 
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -103,7 +105,9 @@ function track(child: ChildProcess): void {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       process.once(signal, () => {
         for (const c of live) c.kill('SIGTERM');
-        setTimeout(() => process.exit(130), 300);
+        // The bench databases go too (FORCE: servers still connected do not stop it), within 5 s.
+        const drops = Promise.allSettled([...pendingDrops].map((drop) => drop()));
+        void Promise.race([drops, sleep(5_000)]).finally(() => process.exit(130));
       });
     }
   }
@@ -143,6 +147,58 @@ export async function startServer(kind: ServerKind, options: ServerOptions): Pro
 async function startServerOnce(kind: ServerKind, options: ServerOptions): Promise<RunningServer> {
   const port = await freePort();
   let database: Awaited<ReturnType<typeof createBenchDatabase>> | undefined;
+  if (kind === 'pulse' && options.db === 'pg') database = await createBenchDatabase(options.pgAdminUrl);
+  let instance: ServerInstance;
+  try {
+    instance = await startInstance(kind, { port, workers: options.workers, databaseUrl: database?.url, env: options.env });
+  } catch (error) {
+    await database?.drop().catch(() => undefined);
+    throw error;
+  }
+  return {
+    kind,
+    pid: instance.pid,
+    port,
+    httpUrl: instance.httpUrl,
+    wsUrl: instance.wsUrl,
+    databaseUrl: database?.url,
+    output: instance.output,
+    async stop() {
+      await instance.stop();
+      await database?.drop().catch((error: unknown) => console.error(`bench: could not drop ${database?.name}: ${String(error)}`));
+    },
+  };
+}
+
+export interface InstanceOptions {
+  port: number;
+  workers: number;
+  /** Pulse: PostgreSQL URL of its database; none: PGlite in memory. */
+  databaseUrl?: string;
+  /** Extra environment for Pulse. */
+  env?: Record<string, string>;
+}
+
+/** One server process on a given port; the database (if any) belongs to the caller. */
+export interface ServerInstance {
+  pid: number;
+  port: number;
+  httpUrl: string;
+  wsUrl: string;
+  /** Resolves when the process has exited. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal: NodeJS.Signals): void;
+  output(): string;
+  /** SIGTERM, SIGKILL after 15 s; resolves once it is gone. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts one server on `port` and waits for /readyz: several Pulse instances can share one
+ * database, and an instance can be started again on the port it had (a rolling deploy).
+ */
+export async function startInstance(kind: ServerKind, options: InstanceOptions): Promise<ServerInstance> {
+  const { port } = options;
   let command: string[];
   const env: Record<string, string | undefined> = { ...process.env };
   delete env.NODE_OPTIONS;
@@ -161,12 +217,8 @@ async function startServerOnce(kind: ServerKind, options: ServerOptions): Promis
     });
     delete env.DATABASE_URL;
     delete env.DATA_DIR;
-    if (options.db === 'pg') {
-      database = await createBenchDatabase(options.pgAdminUrl);
-      env.DATABASE_URL = database.url;
-    } else {
-      env.DATA_DIR = ':memory:';
-    }
+    if (options.databaseUrl) env.DATABASE_URL = options.databaseUrl;
+    else env.DATA_DIR = ':memory:';
     // BENCH_PULSE_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", reaches Pulse only.
     const nodeArgs = process.env.BENCH_PULSE_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
     command = [process.execPath, ...nodeArgs, PULSE_ENTRY];
@@ -176,6 +228,7 @@ async function startServerOnce(kind: ServerKind, options: ServerOptions): Promis
 
   const child = spawn(command[0] as string, command.slice(1), { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   track(child);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   let tail = '';
   const keep = (chunk: Buffer): void => {
     tail = (tail + chunk.toString()).slice(-8000);
@@ -183,31 +236,22 @@ async function startServerOnce(kind: ServerKind, options: ServerOptions): Promis
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
   const httpUrl = `http://127.0.0.1:${port}`;
-  try {
-    await waitReady(child, httpUrl, kind === 'pulse' ? 60_000 : 30_000, () => tail);
-  } catch (error) {
-    await database?.drop().catch(() => undefined);
-    throw error;
-  }
+  await waitReady(child, httpUrl, kind === 'pulse' ? 60_000 : 30_000, () => tail);
   return {
-    kind,
     pid: child.pid ?? 0,
     port,
     httpUrl,
     wsUrl: `ws://127.0.0.1:${port}/ws`,
-    databaseUrl: database?.url,
+    exited,
+    kill: (signal) => void child.kill(signal),
     output: () => tail,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-        child.kill('SIGTERM');
-        const timedOut = await Promise.race([exited.then(() => false), sleep(15_000).then(() => true)]);
-        if (timedOut) {
-          child.kill('SIGKILL');
-          await Promise.race([exited, sleep(2000)]);
-        }
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      if (!(await withTimeout(exited, 15_000))) {
+        child.kill('SIGKILL');
+        await withTimeout(exited, 2000);
       }
-      await database?.drop().catch((error: unknown) => console.error(`bench: could not drop ${database?.name}: ${String(error)}`));
     },
   };
 }

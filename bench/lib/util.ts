@@ -4,6 +4,16 @@ import { createServer } from 'node:net';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * The promise's value, or undefined after `ms`. The timer is cleared once the promise settles, so
+ * that a finished wait does not keep the process (a test file) alive until it would have fired.
+ */
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeUp = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)));
+  return Promise.race([promise, timeUp]).finally(() => clearTimeout(timer));
+}
+
 /** `--key value`, `--key=value` and bare `--flag` (true); positionals apart. */
 export interface ParsedArgs {
   positionals: string[];

@@ -1,8 +1,9 @@
 // One load-generator process: holds up to ~15,000 client sockets (the per-process open-files
 // limit is 20,000), spread over loopback source addresses; obeys the parent over IPC.
 // `connect`/`ticks` hold lean raw-socket clients (raw-client.ts); `churn` uses `ws` clients,
-// whose handshake and close are what it measures.
+// whose handshake and close are what it measures; `hold` holds reconnecting PulseClients (crowd.ts).
 import { WebSocket } from 'ws';
+import { closeCrowd, hold, holdReport, holdStatus } from './crowd.js';
 import { RawClient, type RawClientEvents } from './raw-client.js';
 import type { ChildMessage, ChurnCommand, ConnectCommand, ParentMessage, TicksCommand } from './protocol.js';
 
@@ -169,7 +170,7 @@ function ticks(command: TicksCommand): void {
 async function closeAll(): Promise<void> {
   const pending = clients.map((client) => client.close(5000));
   await Promise.all(pending);
-  const closed = clients.length;
+  const closed = clients.length + closeCrowd();
   clients.length = 0;
   send({ type: 'closed', closed });
 }
@@ -287,6 +288,12 @@ process.on('message', (message: ParentMessage) => {
         return ticks(message);
       case 'churn':
         return churn(message);
+      case 'hold':
+        return send(await hold(message));
+      case 'holdStatus':
+        return send(holdStatus());
+      case 'holdReport':
+        return send(holdReport());
       case 'close':
         return closeAll();
       case 'exit':

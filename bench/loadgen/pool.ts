@@ -1,7 +1,7 @@
 // The parent's side of the load generator: a few forked processes, commands and replies over IPC.
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { ChildMessage, ChurnResult, ChurnSample, ConnectResult, ParentMessage, TicksResult } from './protocol.js';
+import type { ChildMessage, ChurnResult, ChurnSample, ConnectResult, HoldReport, HoldStatus, ParentMessage, TicksResult } from './protocol.js';
 
 const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
 
@@ -124,6 +124,33 @@ export class LoadGenerator {
         );
       }),
     );
+  }
+
+  /** Opens `total` reconnecting PulseClients (users bench-0 …) spread over the processes; resolves with how many are open. */
+  async hold(url: string, total: number, ratePerSecond: number, timeoutMs: number): Promise<{ ok: number; failed: number; durationMs: number }> {
+    const n = this.children.length;
+    const results = await Promise.all(
+      this.children.map((child, i) => {
+        const count = Math.floor(total / n) + (i < total % n ? 1 : 0);
+        const firstIndex = i * Math.floor(total / n) + Math.min(i, total % n);
+        return this.ask(child, { cmd: 'hold', url, count, firstIndex, ratePerSecond: ratePerSecond / n, timeoutMs }, 'holding', timeoutMs + 30_000);
+      }),
+    );
+    return {
+      ok: results.reduce((s, r) => s + r.ok, 0),
+      failed: results.reduce((s, r) => s + r.failed, 0),
+      durationMs: Math.max(...results.map((r) => r.durationMs)),
+    };
+  }
+
+  /** How many of the held PulseClients are open now. */
+  async holdStatus(): Promise<{ clients: number; open: number }> {
+    const replies: HoldStatus[] = await Promise.all(this.children.map((child) => this.ask(child, { cmd: 'holdStatus' }, 'holdStatus', 10_000)));
+    return { clients: replies.reduce((s, r) => s + r.clients, 0), open: replies.reduce((s, r) => s + r.open, 0) };
+  }
+
+  holdReports(): Promise<HoldReport[]> {
+    return Promise.all(this.children.map((child) => this.ask(child, { cmd: 'holdReport' }, 'holdReport', 30_000)));
   }
 
   /** Ends every process (their sockets close with them). */

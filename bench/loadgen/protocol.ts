@@ -31,7 +31,27 @@ export interface ChurnCommand {
   sampleEvery: number;
 }
 
-export type ParentMessage = ConnectCommand | TicksCommand | ChurnCommand | { cmd: 'close' } | { cmd: 'exit' };
+/** Opens `count` PulseClients that reconnect by themselves (the deploy scenario). */
+export interface HoldCommand {
+  cmd: 'hold';
+  url: string;
+  count: number;
+  /** Index of this process's first client: its user is `bench-<index>`. */
+  firstIndex: number;
+  ratePerSecond: number;
+  /** The phase ends after this; clients not welcomed by then count as failed (they keep trying). */
+  timeoutMs: number;
+}
+
+export type ParentMessage =
+  | ConnectCommand
+  | TicksCommand
+  | ChurnCommand
+  | HoldCommand
+  | { cmd: 'holdStatus' }
+  | { cmd: 'holdReport' }
+  | { cmd: 'close' }
+  | { cmd: 'exit' };
 
 export interface ConnectResult {
   type: 'connected';
@@ -85,4 +105,56 @@ export interface ChurnResult {
   cpuSeconds: number;
 }
 
-export type ChildMessage = ConnectResult | TicksResult | ChurnSample | ChurnResult | { type: 'closed'; closed: number } | { type: 'error'; message: string };
+export interface HoldResult {
+  type: 'holding';
+  ok: number;
+  failed: number;
+  durationMs: number;
+}
+
+export interface HoldStatus {
+  type: 'holdStatus';
+  clients: number;
+  open: number;
+}
+
+/** A connection the server closed with 1001, as its client saw it. */
+export interface Drain {
+  name: string;
+  sessionId: string;
+  instanceId: string;
+  /** Date.now() at the close event. */
+  closedAt: number;
+  /** Close event → the next welcome, ms; null when none came (yet). */
+  reconnectMs: number | null;
+}
+
+export interface HoldReport {
+  type: 'holdReport';
+  clients: number;
+  open: number;
+  /** Users of the clients not open at the time of the report. */
+  notBack: string[];
+  drains: Drain[];
+  /** Closes with any other code: code → count, and the sessions they ended. */
+  otherCloses: Record<string, number>;
+  otherClosedSessions: string[];
+  /** Attempts that failed before a welcome (refused, 503, timeout). */
+  failedAttempts: number;
+  /** Per client, by user: the longest time between a close and the next welcome, ms (0: never closed). */
+  maxAbsenceMs: Record<string, number>;
+  /** The session each open client holds now. */
+  openSessions: string[];
+  cpuSeconds: number;
+}
+
+export type ChildMessage =
+  | ConnectResult
+  | TicksResult
+  | ChurnSample
+  | ChurnResult
+  | HoldResult
+  | HoldStatus
+  | HoldReport
+  | { type: 'closed'; closed: number }
+  | { type: 'error'; message: string };

@@ -155,14 +155,15 @@ async function start(command: StartCommand): Promise<void> {
     metrics,
     log,
   });
+  const deadline = Date.now() + 60_000;
   await Promise.race([presence.start(), sleep(60_000)]);
-  // Ready means the other instances' users were loaded and announced: a gateway's tick announces
-  // them; here this one call does (nothing is recorded yet, so no probe is lost).
-  for (const deadline = Date.now() + 60_000; !presence.ready && Date.now() < deadline; ) {
+  // Ready only once the first load of the other instances' users has gone out in a presence
+  // message (Pulse's broadcaster takes the changes every second): take them as it would.
+  for (let i = 0; i < 3_000 && !presence.ready && Date.now() < deadline; i++) {
     presence.takeChanges();
     await sleep(20);
   }
-  if (!presence.ready) throw new Error('presence did not connect to the database within 60 s');
+  if (!presence.ready) throw new Error('presence not ready (database, or the first load of the other instances) within 60 s');
   const now = Date.now();
   for (let user = 0; user < command.sessions; user++) openSession(user, now);
   for (let user = command.sessions; user < 2 * command.sessions; user++) offlineUsers.push(user);

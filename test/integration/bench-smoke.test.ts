@@ -1,10 +1,12 @@
 // The bench at CI size: correctness only (every answer right, no tick lost, the database exact
-// after churn, every instance agreeing after presence-scale), never speed. Runs Pulse (built into dist/ if needed) and the bare-ws reference.
+// after churn, every instance agreeing after presence-scale, nobody flickering in a rolling deploy),
+// never speed. Runs Pulse (built into dist/ if needed) and the bare-ws reference.
 // All three on PostgreSQL (TEST_DATABASE_URL: CI's, or the runner's throwaway one).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ensurePulseBuilt, type DbKind, type ServerKind } from '../../bench/lib/servers.js';
 import { runChurn } from '../../bench/scenarios/churn.js';
+import { deploySmokeOptions, runDeploy } from '../../bench/scenarios/deploy.js';
 import { runFib } from '../../bench/scenarios/fib.js';
 import { runPresenceScale } from '../../bench/scenarios/presence-scale.js';
 import { runTicks } from '../../bench/scenarios/ticks.js';
@@ -73,6 +75,21 @@ test('bench smoke', { timeout: 600_000 }, async (t) => {
     assert.equal(step.crossSeenPercent, 100, 'every probe join seen on the other instance');
     assert.equal(pulse.instancesAgree, true, 'both instances see every open session');
     assert.equal(pulse.dbExact, true, 'connected_users and the open sessions match memory');
+    assert.deepEqual(report.checks.failures, []);
+  });
+
+  await t.test('deploy: 20 clients, 2 instances drained in turn: all back, no flicker, the database exact', { timeout: 120_000 }, async () => {
+    const report = await runDeploy(deploySmokeOptions(pgAdminUrl, log));
+    const pulse = report.servers.pulse;
+    const reference = report.servers.reference;
+    assert.ok(pulse && reference, 'both measured');
+    for (const [kind, m] of [['pulse', pulse], ['reference', reference]] as const) {
+      assert.equal(m.notBack, 0, `${kind}: every client back`);
+      assert.ok(typeof m.drained === 'number' && m.drained >= 20, `${kind}: every client drained at least once (${String(m.drained)})`);
+      assert.ok(typeof m.reconnectP99Ms === 'number' && m.reconnectP99Ms >= 0, `${kind}: reconnect time measured`);
+    }
+    assert.equal(pulse.flickers, 0, `no flicker (${String(pulse.flickerSample)})`);
+    assert.equal(pulse.dbExact, true, String(pulse.dbChecks));
     assert.deepEqual(report.checks.failures, []);
   });
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PulseClient } from '../../src/client/index.js';
 import type { PresenceFrame } from '../../src/protocol/frames.js';
-import { startBalancer, type Balancer } from '../helpers/balancer.js';
+import { startBalancer, type Balancer } from '../../bench/lib/balancer.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { freePort, startPulseProcess, type PulseProcess } from '../helpers/pulse-process.js';
 
