@@ -207,7 +207,7 @@ export async function startInstance(kind: ServerKind, options: InstanceOptions):
     Object.assign(env, {
       PORT: String(port),
       HOST: '127.0.0.1',
-      // Pulse's default level, as an operator runs it: two log lines per connection included.
+      // Pulse's default level, as an operator runs it (connections at debug, a summary each minute).
       LOG_LEVEL: process.env.BENCH_PULSE_LOG_LEVEL ?? 'info',
       RATE_LIMIT_PER_SECOND: '0',
       MAX_CONNECTIONS_PER_IP: '1000000',
