@@ -54,7 +54,7 @@ export async function buildPulse(config: Config): Promise<Pulse> {
   });
   const metrics = new Metrics();
   const presence = new Presence({
-    openDb: () => (config.databaseUrl ? Promise.resolve(createPgDb(config.databaseUrl, app.log, config.databaseListenUrl)) : createPgliteDb(config.dataDir)),
+    openDb: () => (config.databaseUrl ? Promise.resolve(createPgDb(config.databaseUrl, app.log, { listenUrl: config.databaseListenUrl })) : createPgliteDb(config.dataDir)),
     heartbeatIntervalMs: config.heartbeatIntervalMs,
     instanceTtlMs: config.instanceTtlMs,
     sweepIntervalMs: config.sweepIntervalMs,

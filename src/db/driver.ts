@@ -19,7 +19,10 @@ export interface Transaction extends Queryable {
 
 export interface Db extends Queryable {
   readonly kind: 'pg' | 'pglite';
-  /** Runs `fn` in one transaction on one connection. */
+  /**
+   * Runs `fn` in one transaction on a connection of its own, whose statements may take up to an
+   * hour: migrations, which may build an index over hundreds of millions of rows.
+   */
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
   /**
    * Subscribes to NOTIFY on `channel`. `onConnected` runs every time the subscription is (re)established,
@@ -32,15 +35,22 @@ export interface Db extends Queryable {
 // pg returns int8/numeric as strings; our counts fit in a double.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
-/** `listenUrl`: where the LISTEN session connects (a transaction-mode pool cannot hold one). */
-export function createPgDb(url: string, log: Logger, listenUrl = url): Db {
+export interface PgOptions {
+  /** Where the LISTEN session connects (a transaction-mode pool cannot hold one); default the URL. */
+  listenUrl?: string;
+  /** How long a pool query may take: 10 s. */
+  queryTimeoutMs?: number;
+}
+
+export function createPgDb(url: string, log: Logger, options: PgOptions = {}): Db {
+  const listenUrl = options.listenUrl ?? url;
   const pool = new pg.Pool({
     connectionString: url,
     max: 4,
     connectionTimeoutMillis: 3_000,
     idleTimeoutMillis: 30_000,
     // A query that hangs (a half-open TCP connection to a lost server) must fail so the writer can retry.
-    query_timeout: 10_000,
+    query_timeout: options.queryTimeoutMs ?? 10_000,
     keepAlive: true,
   });
   // Idle clients that lose the server emit here; without a listener the process would crash.
@@ -60,7 +70,11 @@ export function createPgDb(url: string, log: Logger, listenUrl = url): Db {
       return result.rows as R[];
     },
     async transaction<T>(fn: (tx: Transaction) => Promise<T>) {
-      const client = await pool.connect();
+      // Not from the pool: its 10 s query timeout would cut a long index build short, again and again
+      // (about 0.4 s per million sessions). An hour still ends a statement a lost server left hanging.
+      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000, keepAlive: true, query_timeout: 3_600_000 });
+      client.on('error', (err) => log.debug({ err: err.message }, 'database connection error'));
+      await client.connect();
       try {
         await client.query('BEGIN');
         const tx: Transaction = {
@@ -78,7 +92,7 @@ export function createPgDb(url: string, log: Logger, listenUrl = url): Db {
         await client.query('ROLLBACK').catch(() => undefined);
         throw err;
       } finally {
-        client.release();
+        await client.end().catch(() => undefined);
       }
     },
     async listen(channel, onMessage, onConnected) {

@@ -30,6 +30,8 @@ export async function migrate(db: Db, migrations = loadMigrations()): Promise<nu
   for (const migration of migrations) {
     const done = await db.transaction(async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      // A statement_timeout set for the role must not cut a long index build short either.
+      await tx.query('SET LOCAL statement_timeout = 0');
       await tx.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
         version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
       const rows = await tx.query('SELECT 1 FROM schema_migrations WHERE version = $1', [migration.version]);
