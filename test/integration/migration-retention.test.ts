@@ -73,3 +73,31 @@ test('migration 002 on a filled 001 database loses no row', { timeout: 60_000 },
     await admin.drop();
   }
 });
+
+test('migration 002 replaces an index of its name that an interrupted CREATE INDEX CONCURRENTLY left invalid', { timeout: 60_000 }, async () => {
+  const admin = await createTestDatabase('pulse_migrate_invalid');
+  const db = createPgDb(admin.url, silentLogger);
+  try {
+    await migrate(db, loadMigrations().filter((m) => m.version === 1));
+    await db.query(`INSERT INTO instances (id, hostname, pid) VALUES ('00000000-0000-4000-8000-000000000001', 'h', 1)`);
+    await db.query(`INSERT INTO users (id, name) VALUES ('u', 'u')`);
+    await db.query(
+      `INSERT INTO sessions (id, user_id, instance_id, protocol, connected_at, disconnected_at, close_code)
+       SELECT gen_random_uuid(), 'u', '00000000-0000-4000-8000-000000000001', 'json', now(), now(), 1000 FROM generate_series(1, 3)`,
+    );
+    // A unique build over equal close codes fails half-way, as an interrupted one would: invalid, and kept.
+    await assert.rejects(admin.query('CREATE UNIQUE INDEX CONCURRENTLY sessions_closed_by_time ON sessions (close_code)'), /duplicate|unique/i);
+    const invalid = await admin.query(`SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = to_regclass('sessions_closed_by_time')`);
+    assert.deepEqual(invalid, [{ valid: false }]);
+
+    assert.deepEqual(await migrate(db), [2]);
+    const rebuilt = await admin.query<{ valid: boolean; definition: string }>(
+      `SELECT indisvalid AS valid, pg_get_indexdef(indexrelid) AS definition FROM pg_index WHERE indexrelid = to_regclass('sessions_closed_by_time')`,
+    );
+    assert.equal(rebuilt[0]?.valid, true);
+    assert.match(rebuilt[0]?.definition ?? '', /\(disconnected_at\) WHERE \(disconnected_at IS NOT NULL\)/);
+  } finally {
+    await db.close();
+    await admin.drop();
+  }
+});
