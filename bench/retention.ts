@@ -244,8 +244,8 @@ async function run(options: Options) {
             const started = performance.now();
             const result = await removeExpiredSessions(remover, retentionMs, batch);
             statements.push(performance.now() - started);
-            removed += result.removed;
-            if (result.removed < batch) break;
+            removed += result.sessions;
+            if (result.sessions < batch) break;
           }
         } else {
           // Pulse's own pass: paced batches, then the orphan users.

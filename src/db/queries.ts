@@ -216,59 +216,50 @@ export async function stopInstance(db: Queryable, instanceId: string): Promise<n
 // One short transaction per batch. The transaction-level advisory lock lets one instance at a time
 // delete (the others find it taken and end their pass: the work is not theirs to share), and SKIP
 // LOCKED leaves any row another transaction holds for a later pass rather than wait for it.
+// The users whose last session the batch removes go in the same statement, so that no list of them
+// has to outlive it. A user the writer is upserting is locked (skipped); one it upserted since this
+// statement's snapshot has a fresh last_seen_at when the lock rechecks the row, and the foreign key
+// is the backstop (23503: the caller tries again next pass).
 const REMOVE_EXPIRED_SESSIONS = `
 WITH lock AS (
   SELECT pg_try_advisory_xact_lock(${RETENTION_LOCK}) AS held
 ), expired AS (
-  SELECT id FROM sessions
+  SELECT id, user_id FROM sessions
   WHERE disconnected_at IS NOT NULL AND disconnected_at < now() - make_interval(secs => $1::double precision / 1000)
     AND (SELECT held FROM lock)
   ORDER BY disconnected_at
   LIMIT $2
   FOR UPDATE SKIP LOCKED
 ), removed AS (
-  DELETE FROM sessions s USING expired e WHERE s.id = e.id RETURNING s.user_id
+  DELETE FROM sessions s USING expired e WHERE s.id = e.id RETURNING 1
+), orphans AS (
+  SELECT u.id FROM users u
+  WHERE u.id IN (SELECT user_id FROM expired)
+    AND u.last_seen_at < now() - make_interval(secs => $1::double precision / 1000)
+    -- Every statement of a WITH sees the same snapshot: the sessions deleted above are still there.
+    AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id AND s.id NOT IN (SELECT id FROM expired))
+  FOR UPDATE SKIP LOCKED
+), gone AS (
+  DELETE FROM users u USING orphans o WHERE u.id = o.id RETURNING 1
 )
-SELECT (SELECT held FROM lock) AS held, (SELECT count(*) FROM removed)::int AS removed,
-       coalesce((SELECT array_agg(DISTINCT user_id) FROM removed), '{}') AS users`;
+SELECT (SELECT held FROM lock) AS held, (SELECT count(*) FROM removed)::int AS sessions, (SELECT count(*) FROM gone)::int AS users`;
 
-export interface RemovedSessions {
+export interface RemovedRows {
   /** False when another instance was removing at that moment: nothing was done. */
   held: boolean;
-  removed: number;
-  /** Users whose sessions were removed: those left with none are candidates for removeOrphanUsers. */
-  users: string[];
-}
-
-/** Removes up to `limit` sessions closed more than `retentionMs` ago, oldest first. Open sessions are never touched. */
-export async function removeExpiredSessions(db: Queryable, retentionMs: number, limit: number): Promise<RemovedSessions> {
-  const rows = await db.query<RemovedSessions>(REMOVE_EXPIRED_SESSIONS, [retentionMs, limit], 'pulse_remove_expired_sessions');
-  const row = rows[0];
-  return { held: row?.held === true, removed: row?.removed ?? 0, users: row?.users ?? [] };
+  sessions: number;
+  /** Users whose last session went with this batch, and not seen within the retention. */
+  users: number;
 }
 
 /**
- * Removes those of `userIds` that have no session left and were last seen more than `retentionMs` ago.
- * A user the writer is upserting at that moment is locked, so skipped; one that gained a session since
- * the statement's snapshot makes the foreign key fail the statement (23503): the caller retries later.
+ * Removes up to `limit` sessions closed more than `retentionMs` ago, oldest first, and the users
+ * left without any session. Open sessions are never touched.
  */
-export async function removeOrphanUsers(db: Queryable, userIds: string[], retentionMs: number): Promise<number> {
-  if (userIds.length === 0) return 0;
-  const rows = await db.query<{ removed: number }>(
-    `WITH orphans AS (
-       SELECT u.id FROM users u
-       WHERE u.id = ANY ($1::text[]) AND u.last_seen_at < now() - make_interval(secs => $2::double precision / 1000)
-         AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id)
-       ORDER BY u.id
-       FOR UPDATE SKIP LOCKED
-     ), removed AS (
-       DELETE FROM users u USING orphans o WHERE u.id = o.id RETURNING 1
-     )
-     SELECT count(*)::int AS removed FROM removed`,
-    [userIds, retentionMs],
-    'pulse_remove_orphan_users',
-  );
-  return rows[0]?.removed ?? 0;
+export async function removeExpiredSessions(db: Queryable, retentionMs: number, limit: number): Promise<RemovedRows> {
+  const rows = await db.query<RemovedRows>(REMOVE_EXPIRED_SESSIONS, [retentionMs, limit], 'pulse_remove_expired_sessions');
+  const row = rows[0];
+  return { held: row?.held === true, sessions: row?.sessions ?? 0, users: row?.users ?? 0 };
 }
 
 export interface RemoteUserRow {

@@ -1,10 +1,10 @@
 // Sessions retention (SESSIONS_RETENTION): closed sessions older than the retention are deleted in
 // small batches, each its own short transaction, so that the writer never waits long for a lock
-// (bench/retention.ts measured this against dropping partitions: README.md, Retention). Users left
-// without any session go too. Instance rows stay: see docs/design.md §5.
+// (bench/retention.ts measured this against dropping partitions: README.md, Retention). The users
+// whose last session a batch removes go with it. Instance rows stay: see docs/design.md §5.
 
 import type { Queryable } from '../db/driver.js';
-import { removeExpiredSessions, removeOrphanUsers } from '../db/queries.js';
+import { removeExpiredSessions } from '../db/queries.js';
 import type { Logger } from '../log.js';
 
 export interface RetentionMetrics {
@@ -14,8 +14,6 @@ export interface RetentionMetrics {
 
 /** Rows per delete statement: a few milliseconds of locks each (bench/retention.ts). */
 export const RETENTION_BATCH = 2_000;
-/** Users whose removal lost a race with the writer, kept for the next pass; beyond this they stay (harmless rows). */
-const MAX_USER_CANDIDATES = 100_000;
 /** A failure that persists is logged at most this often, not at every pass. */
 const WARN_EVERY_MS = 60_000;
 // PostgreSQL errors that mean "someone else holds it, or gained a session meanwhile": try next pass.
@@ -23,8 +21,8 @@ const RETRY_LATER_CODES = new Set(['23503', '40001', '40P01', '55P03']);
 
 /**
  * How often to look for expired sessions: half the retention, so a session goes within 1.5 × the
- * retention at worst, but at least every 30 s (within a minute of crossing it at any retention) and
- * at most every second (a retention of seconds is for tests).
+ * retention at worst, but never less often than every 30 s (within a minute of crossing it at any
+ * retention) nor more often than every second (a retention of seconds is for tests).
  */
 export function retentionPassIntervalMs(retentionMs: number): number {
   return Math.min(30_000, Math.max(1_000, Math.floor(retentionMs / 2)));
@@ -41,16 +39,17 @@ export interface SessionRetentionOptions {
 export interface PassResult {
   sessions: number;
   users: number;
-  /** False when another instance was removing: this pass did nothing. */
+  /** False when another instance was removing (this pass did nothing more), or the pass was stopped before its first batch. */
   held: boolean;
 }
 
 export class SessionRetention {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  private readonly userCandidates = new Set<string>();
   private lastWarnAt = Number.NEGATIVE_INFINITY;
   private readonly batchSize: number;
+  /** Ends the pause between two batches early when the retention stops. */
+  private wake: (() => void) | undefined;
 
   constructor(private readonly options: SessionRetentionOptions) {
     this.batchSize = options.batchSize ?? RETENTION_BATCH;
@@ -80,58 +79,41 @@ export class SessionRetention {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    this.wake?.();
   }
 
   /** One pass: batches until the expired sessions are gone (or another instance holds the work). */
   async pass(db: Queryable): Promise<PassResult> {
     const { retentionMs, metrics } = this.options;
-    const result: PassResult = { sessions: 0, users: 0, held: true };
+    const result: PassResult = { sessions: 0, users: 0, held: false };
     while (!this.stopped) {
       const started = performance.now();
       const batch = await removeExpiredSessions(db, retentionMs, this.batchSize);
-      if (!batch.held) {
-        result.held = false;
-        break;
-      }
-      if (batch.removed > 0) metrics.sessionsRemoved(batch.removed);
-      result.sessions += batch.removed;
-      for (const user of batch.users) if (this.userCandidates.size < MAX_USER_CANDIDATES) this.userCandidates.add(user);
-      if (batch.removed < this.batchSize) break;
+      result.held = batch.held;
+      if (!batch.held) break;
+      if (batch.sessions > 0) metrics.sessionsRemoved(batch.sessions);
+      if (batch.users > 0) metrics.usersRemoved(batch.users);
+      result.sessions += batch.sessions;
+      result.users += batch.users;
+      if (batch.sessions < this.batchSize) break;
       // A backlog (the first pass after an upgrade, a lowered retention) is removed at half speed:
       // back to back, the deletes took enough of a 2-core PostgreSQL to raise the writer's p99 1.5 to
       // 4 times (bench/retention.ts); paced, the writer barely notices, and 40,000 rows a second still go.
-      await sleep(performance.now() - started);
+      await this.pause(performance.now() - started);
     }
-    result.users = await this.removeOrphans(db);
     if (result.sessions > 0 || result.users > 0) this.options.log.info(result, 'expired sessions removed');
     return result;
   }
 
-  private async removeOrphans(db: Queryable): Promise<number> {
-    const { retentionMs, metrics } = this.options;
-    let removed = 0;
-    while (this.userCandidates.size > 0 && !this.stopped) {
-      const ids: string[] = [];
-      for (const id of this.userCandidates) {
-        ids.push(id);
-        if (ids.length === this.batchSize) break;
-      }
-      try {
-        removed += await removeOrphanUsers(db, ids, retentionMs);
-      } catch (err) {
-        // A lost race with the writer: leave the candidates for the next pass.
-        if (retryLater(err)) {
-          this.options.log.debug({ err: (err as Error).message }, 'orphan users kept for the next retention pass');
-          break;
-        }
-        throw err;
-      }
-      // Checked: removed, or kept because they have a session again, or locked by the writer right now
-      // (who is giving them a session). Either way they are done with.
-      for (const id of ids) this.userCandidates.delete(id);
-    }
-    if (removed > 0) metrics.usersRemoved(removed);
-    return removed;
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.wake?.(), ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+    });
   }
 
   private failed(err: unknown): void {
@@ -147,8 +129,6 @@ export class SessionRetention {
     this.options.log.warn({ err: message }, 'retention pass failed; retrying at the next pass');
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function retryLater(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
