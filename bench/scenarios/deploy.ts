@@ -72,9 +72,13 @@ export const DEPLOY_ROWS: Row[] = [
   { label: 'db: checks', key: 'dbChecks' },
 ];
 
-/** deploy at CI size (smoke, bench-smoke.test.ts): 20 clients, 2 instances, a 1 s grace, since the bench waits one grace out after the deploy. */
+/**
+ * deploy at CI size (smoke, bench-smoke.test.ts): 20 clients, 2 instances, Pulse's default grace. A
+ * shorter one would save a second of waiting, but a reconnect slower than it (a busy CI machine) and
+ * within the 3 s flicker window would then be a flicker, and fail the run.
+ */
 export function deploySmokeOptions(pgAdminUrl: string, log?: (line: string) => void): DeployOptions {
-  return { clients: 20, instances: 2, graceMs: 1_000, observers: 1, connectRate: 200, pgAdminUrl, servers: ['pulse', 'reference'], log };
+  return { clients: 20, instances: 2, graceMs: DEFAULT_GRACE_MS, observers: 1, connectRate: 200, pgAdminUrl, servers: ['pulse', 'reference'], log };
 }
 
 /** Polls `condition` every 100 ms until it holds or `timeoutMs` passes; returns whether it held. */
