@@ -15,12 +15,11 @@
 //
 // Prints a table per scenario and, as the very last line, one line of JSON; writes
 // bench/results/<scenario>-<timestamp>.json.
-import { fileURLToPath } from 'node:url';
 import { writeChart, writeSweepChart } from './chart.js';
 import { writeSummary } from './summary.js';
 import { renderTable, saveReport, type Metrics, type Row, type ScenarioReport } from './lib/report.js';
 import { defaultPgAdminUrl, type DbKind, type ServerKind } from './lib/servers.js';
-import { intOption, parseArgs, stringOption, table, type Cell, type ParsedArgs } from './lib/util.js';
+import { intOption, parseArgs, runAsScript, stringOption, table, type Cell, type ParsedArgs } from './lib/util.js';
 import { CHURN_ROWS, runChurn } from './scenarios/churn.js';
 import { DEPLOY_ROWS, deploySmokeOptions, runDeploy } from './scenarios/deploy.js';
 import { FIB_ROWS, runFib } from './scenarios/fib.js';
@@ -111,31 +110,25 @@ function print(report: ScenarioReport, save: boolean): void {
   if (save) console.log(`saved ${saveReport(report)}`);
 }
 
+const SMOKE_SCENARIOS = new Set(['smoke', 'ticks', 'fib', 'churn', 'presence-scale', 'deploy']);
+
 async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
   if (args.options.has('no-build')) process.env.BENCH_NO_BUILD = '1';
   const scenario = args.positionals[0] ?? (args.options.has('smoke') ? 'smoke' : undefined);
   const strict = args.options.has('strict') || args.options.has('smoke') || scenario === 'smoke';
   let reports: ScenarioReport[] = [];
-  const extra: Record<string, unknown> = {};
+  const smoke = scenario === 'smoke' || args.options.has('smoke');
+  // `smoke`, or any scenario with --smoke: the CI sizes of that scenario (or of all of them).
+  if (smoke && scenario !== undefined && SMOKE_SCENARIOS.has(scenario)) {
+    const result = await runSmoke(smokePgUrl(), scenario === 'smoke' ? undefined : scenario);
+    for (const line of result.skipped) console.log(line);
+    return finish(scenario, result.reports, { skipped: result.skipped }, smoke, strict);
+  }
   switch (scenario) {
-    case 'smoke': {
-      const result = await runSmoke();
-      reports = result.reports;
-      for (const line of result.skipped) console.log(line);
-      extra.skipped = result.skipped;
-      break;
-    }
     case 'ticks':
     case 'fib':
     case 'churn': {
-      if (args.options.has('smoke')) {
-        const result = await runSmoke(smokePgUrl(), scenario);
-        reports = result.reports;
-        for (const line of result.skipped) console.log(line);
-        extra.skipped = result.skipped;
-        break;
-      }
       const common = commonOptions(args);
       if (scenario === 'ticks') {
         reports = [
@@ -174,13 +167,6 @@ async function main(argv: string[]): Promise<number> {
       break;
     }
     case 'presence-scale': {
-      if (args.options.has('smoke')) {
-        const result = await runSmoke(smokePgUrl(), scenario);
-        reports = result.reports;
-        for (const line of result.skipped) console.log(line);
-        extra.skipped = result.skipped;
-        break;
-      }
       const rates = stringOption(args, 'rates', '2000,5000,10000,15000,20000,25000,30000,40000,50000')
         .split(',')
         .map((r) => Number(r.trim()));
@@ -204,13 +190,6 @@ async function main(argv: string[]): Promise<number> {
       break;
     }
     case 'deploy': {
-      if (args.options.has('smoke')) {
-        const result = await runSmoke(smokePgUrl(), scenario);
-        reports = result.reports;
-        for (const line of result.skipped) console.log(line);
-        extra.skipped = result.skipped;
-        break;
-      }
       const common = commonOptions(args);
       if (common.db !== 'pg') throw new Error('deploy needs PostgreSQL (--db pg)');
       reports = [
@@ -241,27 +220,17 @@ async function main(argv: string[]): Promise<number> {
       console.error('usage: npm run bench -- ticks|fib|churn|presence-scale|deploy|smoke|chart|summary [options]   (see bench/README.md)');
       return 2;
   }
-  const smoke = scenario === 'smoke' || args.options.has('smoke');
+  return finish(scenario, reports, {}, smoke, strict);
+}
+
+/** Prints every report, then one line of JSON as the very last line; the exit code. */
+function finish(scenario: string, reports: ScenarioReport[], extra: Record<string, unknown>, smoke: boolean, strict: boolean): number {
   for (const report of reports) print(report, !smoke);
   const ok = reports.every((r) => r.checks.ok);
   // The last line: one line of JSON, nothing before it on the line.
-  const summary = reports.length === 1 && !extra.skipped ? reports[0] : { scenario: scenario ?? 'smoke', ok, reports, ...extra };
+  const summary = reports.length === 1 && !extra.skipped ? reports[0] : { scenario, ok, reports, ...extra };
   console.log(JSON.stringify(summary));
   return strict && !ok ? 1 : 0;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  // Every run stops by itself: a hard ceiling far above any scenario's own bounds.
-  const ceiling = setTimeout(() => {
-    console.error('bench: hard time limit reached, exiting');
-    process.exit(3);
-  }, 45 * 60_000);
-  ceiling.unref();
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-      process.exit(1);
-    },
-  );
-}
+runAsScript(import.meta.url, 'bench', 45, main);

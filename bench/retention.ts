@@ -19,7 +19,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Queryable } from '../src/db/driver.js';
 import { loadMigrations } from '../src/db/migrate.js';
@@ -28,7 +27,7 @@ import type { Logger } from '../src/log.js';
 import { SessionRetention } from '../src/presence/retention.js';
 import { machine, RESULTS_DIR, source } from './lib/report.js';
 import { defaultPgAdminUrl } from './lib/servers.js';
-import { intOption, parseArgs, round, sleep, stringOption, summarize, table, type Cell } from './lib/util.js';
+import { intOption, parseArgs, round, runAsScript, sleep, stringOption, summarize, table, type Cell } from './lib/util.js';
 
 const log = (line: string): void => console.error(`[retention] ${line}`);
 const silent: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -412,18 +411,4 @@ async function main(argv: string[]): Promise<number> {
   return aborted ? 130 : 0;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  // Every run stops by itself.
-  const ceiling = setTimeout(() => {
-    console.error('bench retention: hard time limit reached, exiting');
-    process.exit(3);
-  }, 30 * 60_000);
-  ceiling.unref();
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-      process.exit(1);
-    },
-  );
-}
+runAsScript(import.meta.url, 'bench retention', 30, main);

@@ -1,6 +1,7 @@
 // Small helpers shared by the bench: arguments, statistics, tables, ports, /proc readings.
 import { readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -278,4 +279,24 @@ export function ratio(pulse: number | undefined, reference: number | undefined):
     return null;
   }
   return round(pulse / reference, 2);
+}
+
+/**
+ * Runs a bench's main when its file is the script node was started with, and exits with its code.
+ * Every run stops by itself: `ceilingMinutes` is a hard limit far above the bench's own bounds.
+ */
+export function runAsScript(moduleUrl: string, name: string, ceilingMinutes: number, main: (argv: string[]) => Promise<number>): void {
+  if (!process.argv[1] || fileURLToPath(moduleUrl) !== process.argv[1]) return;
+  const ceiling = setTimeout(() => {
+    console.error(`${name}: hard time limit reached, exiting`);
+    process.exit(3);
+  }, ceilingMinutes * 60_000);
+  ceiling.unref();
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+      process.exit(1);
+    },
+  );
 }
