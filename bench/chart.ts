@@ -2,10 +2,10 @@
 // count, one line per server (and process count); bench/results/presence-scale-*.json →
 // bench/results/presence-scale.svg: writer lag p99 and PostgreSQL CPU against the events offered.
 // Hand-written SVG, no dependencies.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RESULTS_DIR, type ScenarioReport } from './lib/report.js';
+import { readReports, RESULTS_DIR, type ScenarioReport } from './lib/report.js';
 
 export interface Point {
   series: string;
@@ -17,19 +17,7 @@ export interface Point {
 /** The newest measurement per (series, client count) from every ticks result file. */
 export function collectPoints(dir = RESULTS_DIR): Point[] {
   const latest = new Map<string, Point>();
-  let files: string[] = [];
-  try {
-    files = readdirSync(dir).filter((f) => /^ticks-.*\.json$/.test(f));
-  } catch {
-    return [];
-  }
-  for (const file of files) {
-    let report: ScenarioReport;
-    try {
-      report = JSON.parse(readFileSync(join(dir, file), 'utf8')) as ScenarioReport;
-    } catch {
-      continue;
-    }
+  for (const report of readReports(['ticks'], dir)) {
     const workers = Number(report.options.workers ?? 1);
     for (const kind of ['pulse', 'reference'] as const) {
       const m = report.servers[kind];
@@ -140,19 +128,7 @@ export interface SweepPoint {
 /** Every step of the newest sweep of each series (the run's --label, else its commit and instance count). */
 export function collectSweeps(dir = RESULTS_DIR): SweepPoint[] {
   const newest = new Map<string, ScenarioReport>();
-  let files: string[] = [];
-  try {
-    files = readdirSync(dir).filter((f) => /^presence-scale-.*\.json$/.test(f));
-  } catch {
-    return [];
-  }
-  for (const file of files) {
-    let report: ScenarioReport;
-    try {
-      report = JSON.parse(readFileSync(join(dir, file), 'utf8')) as ScenarioReport;
-    } catch {
-      continue;
-    }
+  for (const report of readReports(['presence-scale'], dir)) {
     if (!report.steps?.length) continue;
     const k = Number(report.options.instances ?? 0);
     const name = typeof report.options.label === 'string' && report.options.label ? report.options.label : `${report.source?.commit ?? '?'}${report.source?.srcDirty ? ' (src/ modified)' : ''}`;

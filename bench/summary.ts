@@ -1,8 +1,8 @@
 // bench/results/*.json → bench/results/RESULTS.md: every saved report as a Markdown table with
 // the command that reproduces it.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RESULTS_DIR, renderMarkdown, type Metrics, type Row, type ScenarioReport } from './lib/report.js';
+import { readReports, RESULTS_DIR, renderMarkdown, type Metrics, type Row, type ScenarioReport } from './lib/report.js';
 
 /** The `npm run bench` command line that reproduces a report's options. */
 export function commandOf(report: ScenarioReport): string {
@@ -45,15 +45,8 @@ export function commandOf(report: ScenarioReport): string {
 }
 
 export function writeSummary(rowsByScenario: Record<string, Row[]>, dir = RESULTS_DIR): string {
-  const reports: ScenarioReport[] = [];
-  for (const file of readdirSync(dir).filter((f) => /^(ticks|fib|churn|presence-scale|deploy)-.*\.json$/.test(f))) {
-    try {
-      reports.push(JSON.parse(readFileSync(join(dir, file), 'utf8')) as ScenarioReport);
-    } catch {
-      // not a report
-    }
-  }
   const order = ['ticks', 'fib', 'churn', 'presence-scale', 'deploy'];
+  const reports = readReports(order, dir);
   const num = (r: ScenarioReport, key: string): number => Number(r.options[key] ?? 0);
   reports.sort(
     (a, b) =>

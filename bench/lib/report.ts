@@ -1,6 +1,6 @@
 // The shape every scenario returns, and how it is printed and saved.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { ServerKind } from './servers.js';
@@ -113,6 +113,26 @@ export function renderTable(report: ScenarioReport, rows: Row[]): string {
 export const RESULTS_DIR = join(REPO_ROOT, 'bench/results');
 
 /** bench/results/<scenario>-<timestamp>.json; returns the path. */
+/** Every saved report of these scenarios in `dir` (a file that does not parse is skipped); none when `dir` is missing. */
+export function readReports(scenarios: readonly string[], dir = RESULTS_DIR): ScenarioReport[] {
+  let files: string[];
+  try {
+    files = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const reports: ScenarioReport[] = [];
+  for (const file of files) {
+    if (!scenarios.some((scenario) => file.startsWith(`${scenario}-`) && file.endsWith('.json'))) continue;
+    try {
+      reports.push(JSON.parse(readFileSync(join(dir, file), 'utf8')) as ScenarioReport);
+    } catch {
+      // not a report
+    }
+  }
+  return reports;
+}
+
 export function saveReport(report: ScenarioReport): string {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const stamp = report.startedAt.replace(/[:.]/g, '-');
