@@ -129,6 +129,11 @@ export class PulseClient {
   private lastWelcome: WelcomeFrame | undefined;
   /** False before connect() and after close() or a final refusal. */
   private wanted = false;
+  /**
+   * Counts close() and stop(): an attempt that awaited (a token, the refusal's explanation) goes on
+   * only if none came meanwhile, even when connect() has made the client wanted again since.
+   */
+  private generation = 0;
   private attempt = 0;
   private nextRequestId = 0;
   private pending: Pending[] = [];
@@ -221,6 +226,7 @@ export class PulseClient {
   close(): void {
     const wasWanted = this.wanted;
     this.wanted = false;
+    this.generation++;
     this.clearTimers();
     const socket = this.socket;
     this.socket = undefined;
@@ -237,6 +243,7 @@ export class PulseClient {
   // ------------------------------------------------------------------ one connection
 
   private async open(): Promise<void> {
+    const generation = this.generation;
     const { name } = this.options;
     if (name !== undefined && !NAME_PATTERN.test(name)) {
       this.stop(new PulseError('INVALID_NAME', `${JSON.stringify(name)}: ${NAME_RULE}`, false, 400));
@@ -247,10 +254,10 @@ export class PulseClient {
       query = await this.connectionQuery();
       this.socketClass ??= await webSocketClass(this.options.WebSocket);
     } catch (err) {
-      this.retryAfterFailure(new PulseError('DISCONNECTED', `could not prepare the connection: ${(err as Error).message}`, true));
+      if (this.generation === generation) this.retryAfterFailure(new PulseError('DISCONNECTED', `could not prepare the connection: ${(err as Error).message}`, true));
       return;
     }
-    if (!this.wanted) return;
+    if (!this.wanted || this.generation !== generation) return;
     const url = withQuery(this.options.url, query);
     let socket: WebSocketLike;
     try {
@@ -364,6 +371,7 @@ export class PulseClient {
   }
 
   private async onDropped(code: number, reason: string, welcomed: boolean, query: URLSearchParams, failure?: unknown): Promise<void> {
+    const generation = this.generation;
     this.socket = undefined;
     this.clearTimers();
     this.onlineList.markStale();
@@ -372,7 +380,7 @@ export class PulseClient {
     if (!welcomed) {
       // A browser cannot read why an upgrade was refused: the pre-check answers the same question as JSON.
       const refusal = await this.explainRefusal(query, code, reason, failure);
-      if (!this.wanted) return;
+      if (!this.wanted || this.generation !== generation) return;
       if (!refusal.retryable) this.stop(refusal);
       else this.retryAfterFailure(refusal);
       return;
@@ -435,6 +443,7 @@ export class PulseClient {
   /** Stops for good: retrying cannot help. */
   private stop(error: PulseError): void {
     this.wanted = false;
+    this.generation++;
     this.clearTimers();
     this.rejectWelcomeWaiters(error);
     this.setState('closed');

@@ -295,6 +295,26 @@ test('reconnect: false: the first failure ends the client, with its reason', asy
   assert.equal(server.connections.length, 1);
 });
 
+test('close() during an attempt that waits for its token, then connect() again: one connection, and none after the last close()', async () => {
+  let release!: () => void;
+  const tokenHeld = new Promise<void>((resolve) => (release = resolve));
+  let issued = 0;
+  const c = client({ name: undefined, getToken: async () => {
+    if (++issued === 1) await tokenHeld; // the first attempt is still waiting when close() comes
+    return `token-${issued}`;
+  } });
+  const first = c.connect();
+  c.close();
+  await assert.rejects(first, (err: PulseError) => err.code === 'CLOSED');
+  await c.connect();
+  release();
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  assert.deepEqual(server.connections.map((conn) => conn.query.get('token')), ['token-2'], 'the abandoned attempt opened nothing');
+  c.close();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(server.connections.filter((conn) => conn.socket.readyState === conn.socket.OPEN).length, 0, 'nothing left open');
+});
+
 test('close() rejects pending requests and a pending connect with CLOSED, and stays closed', async () => {
   server.sendWelcome = false;
   const c = client();
