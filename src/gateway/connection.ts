@@ -124,7 +124,8 @@ export class Connection implements LiveSession {
   expireAt(expiresAt: number | undefined): void {
     clearTimeout(this.expiryTimer);
     this.expiryTimer = undefined;
-    if (expiresAt === undefined) return;
+    // A refresh whose token check ends after the close must not arm a timer for a connection that is gone.
+    if (expiresAt === undefined || this.socket.readyState !== 1) return;
     // setTimeout holds at most ~24.8 days; re-armed for tokens that live longer.
     this.expiryTimer = setTimeout(() => {
       if (Date.now() >= expiresAt) this.close(CloseCode.POLICY_VIOLATION, 'token expired');

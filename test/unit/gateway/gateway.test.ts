@@ -9,7 +9,7 @@ import { Admission, type Identity } from '../../../src/gateway/admission.js';
 import type { Connection } from '../../../src/gateway/connection.js';
 import { Gateway, type GatewayPresence } from '../../../src/gateway/gateway.js';
 import { OnlineUsers } from '../../../src/presence/online-users.js';
-import { FakeSocket } from '../../helpers/fake-socket.js';
+import { FakeSocket, fakeConnection } from '../../helpers/fake-socket.js';
 import { gatewayMetrics } from '../../helpers/gateway-metrics.js';
 import { silentLogger } from '../../helpers/logger.js';
 
@@ -112,6 +112,19 @@ test('an expiring token closes the connection with 1008 at its exp', () => {
     assert.equal(socket.closedWith, undefined);
     mock.timers.tick(1);
     assert.deepEqual(socket.closedWith, { code: 1008, reason: 'token expired' });
+  } finally {
+    mock.timers.reset();
+  }
+});
+
+test('an expiry set after the connection closed (a refresh checked late) arms nothing', () => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+  try {
+    const { conn, socket } = fakeConnection();
+    socket.peerClosed(1000, '');
+    conn.expireAt(1_000_000 + 60_000);
+    mock.timers.tick(60_000);
+    assert.equal(socket.closedWith, undefined, 'no timer fired a 1008 at a connection that is gone');
   } finally {
     mock.timers.reset();
   }
