@@ -111,27 +111,20 @@ export function handleUpgrades(options: UpgradeOptions): void {
       refuse(socket, decision.status, decision.code, decision.message);
       return;
     }
-    // The place admission holds goes to the connection once accepted; until then it is given back
-    // exactly once, whenever this socket ends first (ws refused the handshake, the peer left).
-    let placeHeld = true;
-    const giveBackPlace = () => {
-      if (placeHeld) {
-        placeHeld = false;
-        admission.release(remoteAddr);
-      }
-    };
-    socket.once('close', giveBackPlace);
     // The 101 answer and the welcome leave in one TCP segment: held until accept() has written both.
     const tcp = socket as Socket;
     tcp.cork();
     socket.removeListener('error', onUpgradeSocketError); // ws guards the socket from here on
+    // With no verifyClient, ws either accepts at once (calling back before handleUpgrade returns) or
+    // refuses (a malformed handshake, a socket the peer already left): then the place admission holds
+    // is given back here; once accepted, the gateway gives it back when the connection closes.
+    let accepted = false;
     wss.handleUpgrade(request, socket, head, (ws) => {
-      placeHeld = false; // the gateway gives it back when the connection closes
-      socket.removeListener('close', giveBackPlace);
+      accepted = true;
       gateway.accept(ws, target.protocol, decision.identity, remoteAddr, request.headers['user-agent']);
     });
     tcp.uncork();
-    if (socket.destroyed) giveBackPlace();
+    if (!accepted) admission.release(remoteAddr);
   };
 
   options.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
