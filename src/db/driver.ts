@@ -20,8 +20,8 @@ export interface Transaction extends Queryable {
 export interface Db extends Queryable {
   readonly kind: 'pg' | 'pglite';
   /**
-   * Runs `fn` in one transaction on a connection of its own, whose statements may take up to an
-   * hour: migrations, which may build an index over hundreds of millions of rows.
+   * Runs `fn` in one transaction on one connection, whose statements may take up to an hour:
+   * migrations, which may build an index over hundreds of millions of rows.
    */
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
   /**
@@ -34,6 +34,9 @@ export interface Db extends Queryable {
 
 // pg returns int8/numeric as strings; our counts fit in a double.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+/** How long a statement inside transaction() may take (migrations). */
+const TRANSACTION_QUERY_TIMEOUT_MS = 3_600_000;
 
 export interface PgOptions {
   /** Where the LISTEN session connects (a transaction-mode pool cannot hold one); default the URL. */
@@ -70,29 +73,28 @@ export function createPgDb(url: string, log: Logger, options: PgOptions = {}): D
       return result.rows as R[];
     },
     async transaction<T>(fn: (tx: Transaction) => Promise<T>) {
-      // Not from the pool: its 10 s query timeout would cut a long index build short, again and again
-      // (about 0.4 s per million sessions). An hour still ends a statement a lost server left hanging.
-      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000, keepAlive: true, query_timeout: 3_600_000 });
-      client.on('error', (err) => log.debug({ err: err.message }, 'database connection error'));
-      await client.connect();
+      const client = await pool.connect();
+      // Each statement here may take an hour, not the pool's 10 s: a migration's index build takes
+      // about 0.4 s per million sessions, and cut short it would be retried for ever.
+      const run = (text: string, values?: unknown[]) => client.query({ text, values, query_timeout: TRANSACTION_QUERY_TIMEOUT_MS } as pg.QueryConfig);
       try {
-        await client.query('BEGIN');
+        await run('BEGIN');
         const tx: Transaction = {
           async query<R>(text: string, params?: unknown[]) {
-            return (await client.query(text, params as unknown[] | undefined)).rows as R[];
+            return (await run(text, params)).rows as R[];
           },
           async exec(sql: string) {
-            await client.query(sql);
+            await run(sql);
           },
         };
         const value = await fn(tx);
-        await client.query('COMMIT');
+        await run('COMMIT');
+        client.release();
         return value;
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
+        client.release(true); // its state is unknown (a statement may have timed out): not back in the pool
         throw err;
-      } finally {
-        await client.end().catch(() => undefined);
       }
     },
     async listen(channel, onMessage, onConnected) {

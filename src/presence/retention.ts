@@ -13,11 +13,11 @@ export interface RetentionMetrics {
 }
 
 /** Rows per delete statement: a few milliseconds of locks each (bench/retention.ts). */
-export const RETENTION_BATCH = 2_000;
+const RETENTION_BATCH = 2_000;
 /** A failure that persists is logged at most this often, not at every pass. */
 const WARN_EVERY_MS = 60_000;
-// PostgreSQL errors that mean "someone else holds it, or gained a session meanwhile": try next pass.
-const RETRY_LATER_CODES = new Set(['23503', '40001', '40P01', '55P03']);
+// PostgreSQL errors that mean "a user gained a session meanwhile" (the foreign key) or a deadlock: try next pass.
+const RETRY_LATER_CODES = new Set(['23503', '40P01']);
 
 /**
  * How often to look for expired sessions: half the retention, so a session goes within 1.5 × the
@@ -48,8 +48,6 @@ export class SessionRetention {
   private stopped = false;
   private lastWarnAt = Number.NEGATIVE_INFINITY;
   private readonly batchSize: number;
-  /** Ends the pause between two batches early when the retention stops. */
-  private wake: (() => void) | undefined;
 
   constructor(private readonly options: SessionRetentionOptions) {
     this.batchSize = options.batchSize ?? RETENTION_BATCH;
@@ -79,7 +77,6 @@ export class SessionRetention {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    this.wake?.();
   }
 
   /** One pass: batches until the expired sessions are gone (or another instance holds the work). */
@@ -99,21 +96,10 @@ export class SessionRetention {
       // A backlog (the first pass after an upgrade, a lowered retention) is removed at half speed:
       // back to back, the deletes took enough of a 2-core PostgreSQL to raise the writer's p99 1.5 to
       // 4 times (bench/retention.ts); paced, the writer barely notices, and 40,000 rows a second still go.
-      await this.pause(performance.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, performance.now() - started));
     }
     if (result.sessions > 0 || result.users > 0) this.options.log.info(result, 'expired sessions removed');
     return result;
-  }
-
-  private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => this.wake?.(), ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-    });
   }
 
   private failed(err: unknown): void {

@@ -63,7 +63,7 @@ test('a failed batch fails the pass; the next pass starts again from the databas
   assert.deepEqual(counted, { sessions: 1, users: 1 });
 });
 
-test('passes run on a timer, stop ends them (also the pause of a backlog), and a retention of 0 runs none', async (t) => {
+test('passes run on a timer, stop ends them (no batch after a backlog\'s pause), and a retention of 0 runs none', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] });
   const { metrics } = counting();
   const idle = scripted([]);
