@@ -17,8 +17,10 @@ export interface Refusal {
 export interface FakeConnection {
   socket: WebSocket;
   query: URLSearchParams;
-  /** Frames the client sent, parsed. */
+  /** Frames the client sent, parsed, not answered yet (holdAnswers). */
   received: Record<string, unknown>[];
+  /** Every frame the client sent, parsed. */
+  sent: Record<string, unknown>[];
 }
 
 export class FakePulseServer {
@@ -117,11 +119,12 @@ export class FakePulseServer {
   }
 
   private accept(socket: WebSocket, query: URLSearchParams): void {
-    const conn: FakeConnection = { socket, query, received: [] };
+    const conn: FakeConnection = { socket, query, received: [], sent: [] };
     this.connections.push(conn);
     socket.on('message', (data) => {
       const text = String(data);
       const frame = /^\s*-?\d+\s*$/.test(text) ? { type: 'fibonacci', n: Number(text), id: null } : (JSON.parse(text) as Record<string, unknown>);
+      conn.sent.push(frame);
       if (this.holdAnswers) conn.received.push(frame);
       else this.answer(conn, frame);
     });
