@@ -112,7 +112,6 @@ export function renderTable(report: ScenarioReport, rows: Row[]): string {
 
 export const RESULTS_DIR = join(REPO_ROOT, 'bench/results');
 
-/** bench/results/<scenario>-<timestamp>.json; returns the path. */
 /** Every saved report of these scenarios in `dir` (a file that does not parse is skipped); none when `dir` is missing. */
 export function readReports(scenarios: readonly string[], dir = RESULTS_DIR): ScenarioReport[] {
   let files: string[];
@@ -133,6 +132,7 @@ export function readReports(scenarios: readonly string[], dir = RESULTS_DIR): Sc
   return reports;
 }
 
+/** bench/results/<scenario>-<timestamp>.json; returns the path. */
 export function saveReport(report: ScenarioReport): string {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const stamp = report.startedAt.replace(/[:.]/g, '-');
