@@ -13,7 +13,7 @@ import { ServerResponse, STATUS_CODES, type IncomingMessage, type Server } from 
 import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
-import { httpErrorBody, type HttpErrorCode } from '../protocol/codes.js';
+import { httpErrorResponse, type HttpErrorCode } from '../protocol/codes.js';
 import type { Admission, AdmissionDecision, UpgradeRequest } from './admission.js';
 import type { Gateway } from './gateway.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -84,12 +84,8 @@ function refuse(socket: Duplex, status: number, code: HttpErrorCode, message: st
     socket.destroy();
     return;
   }
-  const body = JSON.stringify(httpErrorBody(status, STATUS_CODES[status], code, message));
   socket.once('finish', () => socket.destroy());
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extraHeaders}\r\n${body}`,
-  );
+  socket.end(httpErrorResponse(status, STATUS_CODES[status], code, message, extraHeaders));
 }
 
 function onUpgradeSocketError(this: Duplex): void {

@@ -5,7 +5,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { httpErrorBody, type HttpErrorCode } from '../protocol/codes.js';
+import { httpErrorBody, httpErrorResponse, type HttpErrorCode } from '../protocol/codes.js';
 
 export function sendError(reply: FastifyReply, status: number, code: HttpErrorCode, message: string): FastifyReply {
   return reply.code(status).send(httpErrorBody(status, STATUS_CODES[status], code, message));
@@ -22,9 +22,6 @@ export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): 
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
   const message = status === 408 ? 'the request took too long to arrive' : status === 431 ? 'request headers too large' : 'malformed HTTP request';
-  const body = JSON.stringify(httpErrorBody(status, STATUS_CODES[status], 'INVALID_REQUEST', message));
-  if (socket.writable) {
-    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-  }
+  if (socket.writable) socket.write(httpErrorResponse(status, STATUS_CODES[status], 'INVALID_REQUEST', message));
   socket.destroy(err);
 }

@@ -90,3 +90,15 @@ export interface HttpErrorBody {
 export function httpErrorBody(statusCode: number, statusText: string | undefined, code: HttpErrorCode, message: string): HttpErrorBody {
   return { statusCode, code, error: statusText ?? 'Error', message };
 }
+
+/**
+ * The whole raw HTTP/1.1 error response, ending the connection, for the server's two answers on a
+ * bare socket: a refused WebSocket upgrade and a request Node's parser could not read.
+ */
+export function httpErrorResponse(status: number, statusText: string | undefined, code: HttpErrorCode, message: string, extraHeaders = ''): string {
+  const body = JSON.stringify(httpErrorBody(status, statusText, code, message));
+  return (
+    `HTTP/1.1 ${status} ${statusText ?? ''}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nContent-Length: ${new TextEncoder().encode(body).length}\r\n${extraHeaders}\r\n${body}`
+  );
+}
