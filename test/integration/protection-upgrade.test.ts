@@ -332,6 +332,21 @@ describe('web page and REST API', () => {
     }
   });
 
+  test('a request Node cannot parse gets the one error body, with the same headers as any refusal', async () => {
+    const socket = connect(server.port, '127.0.0.1');
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write('THIS IS NOT HTTP\r\n\r\n');
+    await ended;
+    const [head = '', body = ''] = answer.split('\r\n\r\n');
+    assert.match(head, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    assert.match(head, /\r\nX-Content-Type-Options: nosniff\r\n/i);
+    assert.match(head, /\r\nCache-Control: no-store\r\n/i);
+    assert.deepEqual(JSON.parse(body), { statusCode: 400, code: 'INVALID_REQUEST', error: 'Bad Request', message: 'malformed HTTP request' });
+  });
+
   test('REST input errors are 400 JSON without a stack', async () => {
     await jsonError('/api/users?limit=0', 400);
     await jsonError('/api/users?limit=abc', 400);
