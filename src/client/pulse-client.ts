@@ -7,7 +7,7 @@
 //   of who is online → frames (onFrame) → the socket closes (onDropped) → a refusal is explained
 //   by the HTTP pre-check (explainRefusal) → stop, or schedule the next attempt → open() again.
 
-import { CLOSE_CODE_MEANING, CloseCode, ERROR_CODE_MEANING, type HttpErrorBody } from '../protocol/codes.js';
+import { CLOSE_CODE_MEANING, CloseCode, ERROR_CODE_MEANING, HTTP_ERROR_CODES, RETRYABLE_HTTP_ERROR_CODES, type HttpErrorBody } from '../protocol/codes.js';
 import type { ClientFrame, PresenceFrame, ServerFrame, TimeFrame, UsersRequest, WelcomeFrame } from '../protocol/frames.js';
 import { parseServerFrame } from '../protocol/frames.js';
 import { NAME_PATTERN, NAME_RULE } from '../protocol/names.js';
@@ -112,7 +112,7 @@ interface Pending {
   done: boolean;
 }
 
-/** Refusals by these HTTP statuses cannot be fixed by trying again. */
+/** A refusal without a code this client knows (a proxy's, a newer server's): these statuses are final. */
 const FINAL_STATUSES = new Set([400, 401, 403, 404]);
 /** A handshake that has not produced a welcome by then is given up. */
 const WELCOME_TIMEOUT_MS = 10_000;
@@ -413,8 +413,8 @@ export class PulseClient {
         return fallback; // admission would take it now: the failure was something else, and may pass
       }
       const body = (await response.json()) as Partial<HttpErrorBody>;
-      // A token whose key the server cannot have yet (its identity provider is down) may pass later.
-      const retryable = !FINAL_STATUSES.has(response.status) || body.code === 'SIGNING_KEY_UNAVAILABLE';
+      const known = typeof body.code === 'string' && Object.hasOwn(HTTP_ERROR_CODES, body.code);
+      const retryable = known ? RETRYABLE_HTTP_ERROR_CODES.has(body.code!) : !FINAL_STATUSES.has(response.status);
       return new PulseError(body.code ?? 'DISCONNECTED', body.message ?? `refused with HTTP ${response.status}`, retryable, response.status);
     } catch {
       return fallback; // the server is not there at all: keep trying

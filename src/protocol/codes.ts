@@ -78,6 +78,16 @@ export const HTTP_ERROR_CODES = {
 } as const;
 export type HttpErrorCode = keyof typeof HTTP_ERROR_CODES;
 
+/** Refusals that may pass if tried again later: capacity, a shutdown, the database, a key not fetched yet. */
+export const RETRYABLE_HTTP_ERROR_CODES: ReadonlySet<string> = new Set<HttpErrorCode>([
+  'SIGNING_KEY_UNAVAILABLE',
+  'TOO_MANY_CONNECTIONS',
+  'SERVER_FULL',
+  'DRAINING',
+  'DATABASE_UNAVAILABLE',
+  'INTERNAL',
+]);
+
 /** The one shape of every HTTP error Pulse answers (Fastify's own, plus a code). */
 export interface HttpErrorBody {
   statusCode: number;
