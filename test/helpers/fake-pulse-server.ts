@@ -5,6 +5,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { fibonacci } from '../../src/fibonacci/core.js';
 import type { HttpErrorCode } from '../../src/protocol/codes.js';
 import type { OnlineUser, PresenceFrame } from '../../src/protocol/frames.js';
 
@@ -169,9 +170,7 @@ export class FakePulseServer {
     } else if (Math.abs(n) > 1000) {
       conn.socket.send(JSON.stringify({ type: 'error', id, code: 'OUT_OF_RANGE', message: 'n must be between -1000 and 1000' }));
     } else {
-      let [a, b] = [0n, 1n];
-      for (let i = 0; i < Math.abs(n); i++) [a, b] = [b, a + b];
-      const value = (n < 0 && n % 2 === 0 ? -a : a).toString();
+      const value = fibonacci(n).toString();
       conn.socket.send(JSON.stringify({ type: 'fibonacci', id, n, value, digits: value.replace('-', '').length }));
     }
   }

@@ -3,6 +3,7 @@
 
 import { buildPulse, type Pulse } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import { eventually } from './ws-client.js';
 
 export interface RunningPulse {
   baseUrl: string;
@@ -35,11 +36,7 @@ export async function startPulse(env: Record<string, string> = {}): Promise<Runn
     ready: async () => {
       await pulse.presence.start();
       // The other instances' users are announced at the first tick after they load: at most a second.
-      const deadline = Date.now() + 10_000;
-      while (!pulse.presence.ready) {
-        if (Date.now() > deadline) throw new Error('pulse did not become ready within 10 s');
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await eventually('pulse to become ready', () => pulse.presence.ready, { timeoutMs: 10_000, intervalMs: 20 });
     },
     stop: () => pulse.stop(),
   };

@@ -11,6 +11,7 @@ import type { PresenceFrame } from '../../src/protocol/frames.js';
 import { startBalancer, type Balancer } from '../../bench/lib/balancer.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { freePort, startPulseProcess, type PulseProcess } from '../helpers/pulse-process.js';
+import { eventually } from '../helpers/ws-client.js';
 
 const CLIENTS = 200;
 const GRACE_MS = 3_000;
@@ -67,7 +68,7 @@ describe('a rolling deploy of three instances under a few hundred clients', { ti
 
   test('every instance drained and restarted in turn: nobody flickers, the database stays exact', async () => {
     // Everyone's arrival is announced once; from here on, nobody may come or go.
-    await waitFor('the observer to see every client online', () => observer.onlineCount === CLIENTS + 1);
+    await eventually('the observer to see every client online', () => observer.onlineCount === CLIENTS + 1, { timeoutMs: 30_000 });
     const mark = presence.length;
     const reconnectMs: number[] = [];
 
@@ -77,7 +78,7 @@ describe('a rolling deploy of three instances under a few hundred clients', { ti
       timeline.push(`${Date.now() - t0} SIGTERM ${i}`);
       instances[i]!.kill('SIGTERM');
       assert.deepEqual(await instances[i]!.exited, { code: 0, signal: null }, `instance ${i} drained and exited 0`);
-      await waitFor(`every client open again after instance ${i}`, () => clients.every((c) => c.state === 'open') && observer.state === 'open');
+      await eventually(`every client open again after instance ${i}`, () => clients.every((c) => c.state === 'open') && observer.state === 'open', { timeoutMs: 30_000 });
       reconnectMs.push(Date.now() - stoppedAt);
       instances[i] = await start(ports[i]!);
       timeline.push(`${Date.now() - t0} restarted ${i} ready`);
@@ -92,10 +93,10 @@ describe('a rolling deploy of three instances under a few hundred clients', { ti
 
     // The database: exactly the connected clients online, one open session each, every drained
     // session closed once with 1001.
-    await waitFor('connected_users to be exact', async () => {
+    await eventually('connected_users to be exact', async () => {
       const rows = await db.query<{ n: number; sessions: number }>('SELECT count(*)::int AS n, sum(sessions)::int AS sessions FROM connected_users');
       return rows[0]!.n === CLIENTS + 1 && rows[0]!.sessions === CLIENTS + 1;
-    });
+    }, { timeoutMs: 30_000 });
     const open = await db.query<{ n: number }>(
       'SELECT count(*)::int AS n FROM sessions s JOIN instances i ON i.id = s.instance_id WHERE s.disconnected_at IS NULL AND i.stopped_at IS NOT NULL',
     );
@@ -109,10 +110,3 @@ describe('a rolling deploy of three instances under a few hundred clients', { ti
   });
 });
 
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
