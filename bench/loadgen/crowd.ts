@@ -4,6 +4,7 @@
 // client records its sessions, every close it saw, and how long it took to get a welcome again.
 import { PulseClient } from '../../src/client/index.js';
 import type { Drain, HoldCommand, HoldReport, HoldResult, HoldStatus } from './protocol.js';
+import { withTimeout } from '../lib/util.js';
 
 interface Tracked {
   name: string;
@@ -70,10 +71,7 @@ export async function hold(command: HoldCommand): Promise<HoldResult> {
     crowd.push(tracked);
     waits.push(tracked.client.connect().then(() => true, () => false));
   }
-  let timer: NodeJS.Timeout | undefined;
-  const timeUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))));
-  await Promise.race([Promise.all(waits), timeUp]);
-  clearTimeout(timer);
+  await withTimeout(Promise.all(waits), Math.max(0, deadline - Date.now()));
   const ok = crowd.filter((t) => t.client.state === 'open').length;
   return { type: 'holding', ok, failed: command.count - ok, durationMs: Date.now() - started };
 }

@@ -9,6 +9,7 @@ import type { LiveSession } from '../../src/presence/live-sessions.js';
 import { Presence, type PresenceMetrics } from '../../src/presence/presence.js';
 import type { Logger } from '../../src/log.js';
 import { PROBE_EVERY, parseUserId, type ChildMessage, type ParentMessage, type StartCommand, type StepCommand } from './protocol.js';
+import { sleep, withTimeout } from '../lib/util.js';
 
 let index = -1;
 let presence: Presence | undefined;
@@ -132,7 +133,6 @@ const observer = setInterval(() => {
 }, 5);
 observer.unref();
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Waits (bounded) until the writer has committed everything queued. */
 async function settle(deadline: number): Promise<void> {
@@ -156,7 +156,7 @@ async function start(command: StartCommand): Promise<void> {
     log,
   });
   const deadline = Date.now() + 60_000;
-  await Promise.race([presence.start(), sleep(60_000)]);
+  await withTimeout(presence.start(), 60_000);
   // Ready only once the first load of the other instances' users has gone out in a presence
   // message (Pulse's broadcaster takes the changes every second): take them as it would.
   for (let i = 0; i < 3_000 && !presence.ready && Date.now() < deadline; i++) {
