@@ -13,20 +13,18 @@
 // for each removal window. Also timed: the fill, migration 002's CREATE INDEX on the filled table, and
 // the rewrite into the partitioned layout (what a migration to it would have to do).
 //
-// A database pulse_bench_retention_<time>_<random> is created on the server and dropped at the end
+// A database pulse_bench_<time>_<random> is created on the server and dropped at the end
 // (also on Ctrl-C). Prints a table per part and, as the very last line, one line of JSON; writes
 // bench/results/retention-<timestamp>.json. Progress goes to standard error.
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Queryable } from '../src/db/driver.js';
 import { loadMigrations } from '../src/db/migrate.js';
 import { removeExpiredSessions } from '../src/db/queries.js';
 import type { Logger } from '../src/log.js';
 import { SessionRetention } from '../src/presence/retention.js';
-import { machine, RESULTS_DIR, source } from './lib/report.js';
-import { defaultPgAdminUrl } from './lib/servers.js';
+import { machine, saveReport, source } from './lib/report.js';
+import { createBenchDatabase, defaultPgAdminUrl } from './lib/servers.js';
 import { intOption, parseArgs, round, runAsScript, sleep, stringOption, summarize, table, type Cell } from './lib/util.js';
 
 const log = (line: string): void => console.error(`[retention] ${line}`);
@@ -135,15 +133,10 @@ async function count(client: pg.Client, sql: string): Promise<number> {
 
 async function run(options: Options) {
   const startedAt = new Date().toISOString();
-  const name = `pulse_bench_retention_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: options.pgAdminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
-  const url = new URL(options.pgAdminUrl);
-  url.pathname = `/${name}`;
+  const database = await createBenchDatabase(options.pgAdminUrl);
   const clients: pg.Client[] = [];
   const connect = async () => {
-    const client = new pg.Client({ connectionString: url.toString() });
+    const client = new pg.Client({ connectionString: database.url });
     await client.connect();
     clients.push(client);
     return client;
@@ -342,8 +335,7 @@ async function run(options: Options) {
     };
   } finally {
     for (const client of clients) await client.end().catch(() => undefined);
-    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`).catch((err: Error) => log(`could not drop ${name}: ${err.message}`));
-    await admin.end();
+    await database.drop().catch((err: Error) => log(`could not drop ${database.name}: ${err.message}`));
   }
 }
 
@@ -403,10 +395,7 @@ async function main(argv: string[]): Promise<number> {
   );
   console.log(`server: PostgreSQL ${report.server.server_version}, shared_buffers ${report.server.shared_buffers} × 8 kB, autovacuum ${report.server.autovacuum}`);
   console.log(`machine: ${report.machine.cpus} cpus, load average ${report.machine.loadAverage.join(' ')} (1/5/15 min, at the end)`);
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const path = join(RESULTS_DIR, `retention-${report.startedAt.replace(/[:.]/g, '-')}.json`);
-  writeFileSync(path, `${JSON.stringify(report, null, 2)}\n`);
-  console.log(`saved ${path}`);
+  console.log(`saved ${saveReport(report)}`);
   console.log(JSON.stringify(report));
   return aborted ? 130 : 0;
 }

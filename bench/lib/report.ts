@@ -133,7 +133,7 @@ export function readReports(scenarios: readonly string[], dir = RESULTS_DIR): Sc
 }
 
 /** bench/results/<scenario>-<timestamp>.json; returns the path. */
-export function saveReport(report: ScenarioReport): string {
+export function saveReport(report: Pick<ScenarioReport, 'scenario' | 'startedAt'>): string {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const stamp = report.startedAt.replace(/[:.]/g, '-');
   const path = join(RESULTS_DIR, `${report.scenario}-${stamp}.json`);
